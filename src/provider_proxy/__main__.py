@@ -1,0 +1,3 @@
+from provider_proxy.cli import main
+
+main()

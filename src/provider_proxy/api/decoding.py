@@ -1,0 +1,125 @@
+"""Request bodies -> typed requests, with Anthropic-style errors that name the field.
+
+Decoding is lenient where clients evolve: unknown fields are ignored, and content blocks of types the
+proxy cannot translate are dropped (and reported) instead of failing the whole request.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any, TypeVar
+
+import brotli
+import msgspec
+import orjson
+
+from provider_proxy.errors import ProxyError, invalid_request
+from provider_proxy.models.anthropic import (
+    KNOWN_BLOCK_TYPES,
+    KNOWN_TOOL_RESULT_PART_TYPES,
+    CountTokensRequest,
+    MessagesRequest,
+)
+
+T = TypeVar("T", MessagesRequest, CountTokensRequest)
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
+    MessagesRequest: msgspec.json.Decoder(MessagesRequest),
+    CountTokensRequest: msgspec.json.Decoder(CountTokensRequest),
+}
+_PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"Object missing required field `([^`]+)`")
+
+
+def describe_validation_error(error: msgspec.ValidationError) -> str:
+    """msgspec's "Expected `str`, got `int` - at `$.messages[0].role`" -> "messages.0.role: ..."."""
+    found = _PATH.match(str(error))
+    message, path = (found.group("msg"), found.group("path") or "") if found else (str(error), "")
+    parts = [p for p in re.split(r"[.\[\]]+", path) if p]
+    missing = _MISSING.match(message)
+    if missing:
+        parts.append(missing.group(1))
+        message = "Field required"
+    return f"{'.'.join(parts)}: {message}" if parts else message
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """Undo a Content-Encoding, refusing to inflate past `limit` bytes."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    too_large = ProxyError("request_too_large", f"Decompressed request body exceeds {limit} bytes")
+    try:
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            wbits = zlib.MAX_WBITS | 32 if encoding != "deflate" else zlib.MAX_WBITS
+            inflater = zlib.decompressobj(wbits)
+            out = inflater.decompress(body, limit + 1)
+            if len(out) > limit or inflater.unconsumed_tail:
+                raise too_large
+            return out
+        if encoding == "br":
+            decompressor = brotli.Decompressor()
+            out = decompressor.process(body, output_buffer_limit=limit + 1)
+            if len(out) > limit or not decompressor.is_finished():
+                raise too_large
+            return bytes(out)
+    except (zlib.error, brotli.error) as exc:
+        raise invalid_request(f"Request body could not be decompressed ({encoding}): {exc}") from None
+    raise ProxyError("invalid_request_error", f"Unsupported Content-Encoding {encoding!r}; use gzip, deflate or br")
+
+
+def _drop_unknown_blocks(data: Any) -> list[str]:
+    """Remove content blocks the proxy cannot translate; return what was removed."""
+    dropped: list[str] = []
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, list):
+        return dropped
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            continue
+        kept = []
+        for block in content:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if isinstance(kind, str) and kind not in KNOWN_BLOCK_TYPES:
+                dropped.append(kind)
+                continue
+            if kind == "tool_result" and isinstance(block.get("content"), list):
+                parts = block["content"]
+                block["content"] = [
+                    p for p in parts if not isinstance(p, dict) or p.get("type") in KNOWN_TOOL_RESULT_PART_TYPES
+                ]
+                dropped.extend(str(p.get("type")) for p in parts if isinstance(p, dict) and p not in block["content"])
+            kept.append(block)
+        message["content"] = kept
+    return dropped
+
+
+def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
+    """The typed request and the types of any content blocks that were dropped."""
+    if not raw.strip():
+        raise invalid_request("Request body is empty; send a JSON object")
+    try:
+        return _decoders[kind].decode(raw), []
+    except msgspec.ValidationError as first_error:
+        error = first_error
+    except msgspec.DecodeError as exc:
+        raise invalid_request(f"Request body is not valid JSON: {exc}") from None
+    data = orjson.loads(raw)
+    dropped = _drop_unknown_blocks(data)
+    if not dropped:
+        raise invalid_request(describe_validation_error(error))
+    try:
+        return msgspec.convert(data, kind), dropped
+    except msgspec.ValidationError as exc:
+        raise invalid_request(describe_validation_error(exc)) from None
+
+
+def check_messages_request(request: MessagesRequest) -> None:
+    """What the types cannot say; Anthropic rejects the same requests."""
+    if not request.model:
+        raise invalid_request("model: must not be empty")
+    if not request.messages:
+        raise invalid_request("messages: at least one message is required")
+    if request.max_tokens < 1:
+        raise invalid_request("max_tokens: must be at least 1")

@@ -1,0 +1,185 @@
+"""HTTP endpoints. Each handler decodes, routes, translates, calls upstream and answers; every
+failure is rendered once, by `guarded`, in Anthropic's error shape."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from provider_proxy import __version__
+from provider_proxy.api.decoding import check_messages_request, decode_request, decompress
+from provider_proxy.config.proxy_config import ProxyConfig
+from provider_proxy.conversion.request import to_openai
+from provider_proxy.conversion.response import to_anthropic
+from provider_proxy.errors import ProxyError, error_body
+from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.services.routing import Router
+from provider_proxy.services.token_counting import count_request_tokens
+from provider_proxy.services.upstream import Outcome, UpstreamClient
+
+logger = logging.getLogger("provider_proxy.request")
+
+JSON = "application/json"
+
+
+@dataclass(slots=True)
+class ProxyState:
+    config: ProxyConfig
+    router: Router
+    upstream: UpstreamClient
+
+
+@dataclass(slots=True)
+class RequestLog:
+    """What the one log line per request says."""
+
+    request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
+    started: float = field(default_factory=time.perf_counter)
+    model: str = "-"
+    route: str = "-"
+    stream: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    retries: int = 0
+
+    def write(self, method: str, path: str, status: int) -> None:
+        elapsed = (time.perf_counter() - self.started) * 1000
+        tokens = ""
+        if self.input_tokens is not None:
+            tokens = f" in={self.input_tokens} out={self.output_tokens}"
+        retries = f" retries={self.retries}" if self.retries else ""
+        logger.info(
+            "%s %s %s %s -> %s %d %.1fms%s%s%s",
+            self.request_id,
+            method,
+            path,
+            self.model,
+            self.route,
+            status,
+            elapsed,
+            " stream" if self.stream else "",
+            tokens,
+            retries,
+        )
+
+
+Handler = Callable[[Request, ProxyState, RequestLog], Awaitable[Response]]
+
+
+def error_response(error: ProxyError, request_id: str) -> Response:
+    headers = {**error.headers, "request-id": request_id}
+    return Response(error_body(error), status_code=error.status, media_type=JSON, headers=headers)
+
+
+def guarded(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    """Auth, request id, error rendering and the request log line, around one endpoint."""
+
+    async def endpoint(request: Request) -> Response:
+        state: ProxyState = request.app.state.proxy
+        log = RequestLog()
+        try:
+            if auth:
+                _authenticate(request, state.config)
+            response = await handler(request, state, log)
+        except ProxyError as error:
+            response = error_response(error, log.request_id)
+            logger.warning("%s failed: %s %s", log.request_id, error.error_type, error.message)
+        except Exception:
+            logger.exception("%s failed with an unexpected error", log.request_id)
+            response = error_response(
+                ProxyError("api_error", f"Internal proxy error; see the proxy log for {log.request_id}"),
+                log.request_id,
+            )
+        response.headers["request-id"] = log.request_id
+        log.write(request.method, request.url.path, response.status_code)
+        return response
+
+    return endpoint
+
+
+def _authenticate(request: Request, config: ProxyConfig) -> None:
+    expected = config.settings.proxy_api_key
+    if expected is None:
+        return
+    presented = request.headers.get("x-api-key", "")
+    bearer = request.headers.get("authorization", "")
+    if bearer.lower().startswith("bearer "):
+        presented = presented or bearer[7:].strip()
+    if not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+        raise ProxyError(
+            "authentication_error",
+            "invalid x-api-key: this proxy requires the key set in PROXY_API_KEY "
+            "(send it as x-api-key or ANTHROPIC_AUTH_TOKEN)",
+        )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    return decompress(body, request.headers.get("content-encoding", ""), limit)
+
+
+async def messages(request: Request, state: ProxyState, log: RequestLog) -> Response:
+    raw = await read_body(request, state.config.settings.max_request_bytes)
+    anthropic_request, dropped = decode_request(raw, MessagesRequest)
+    check_messages_request(anthropic_request)
+    route = state.router.resolve(anthropic_request.model)
+    log.model, log.route, log.stream = anthropic_request.model, route.label, anthropic_request.stream
+    if dropped:
+        logger.info("%s dropped content blocks the upstream cannot take: %s", log.request_id, ", ".join(dropped))
+    translation = to_openai(anthropic_request, route)
+    for note in translation.notes:
+        logger.info("%s %s", log.request_id, note)
+    body = orjson.dumps(translation.body)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s upstream request: %s", log.request_id, body.decode())
+    if anthropic_request.stream:
+        from provider_proxy.api.streaming import stream_messages
+
+        return await stream_messages(state, route, translation, anthropic_request, body, log)
+    outcome = Outcome()
+    try:
+        completion = await state.upstream.complete(route.provider, route.model, body, outcome)
+    finally:
+        log.retries = outcome.retries
+    message = to_anthropic(completion, anthropic_request.model, translation)
+    usage = message["usage"]
+    log.input_tokens, log.output_tokens = usage["input_tokens"], usage["output_tokens"]
+    return Response(orjson.dumps(message), media_type=JSON)
+
+
+async def count_tokens(request: Request, state: ProxyState, log: RequestLog) -> Response:
+    raw = await read_body(request, state.config.settings.max_request_bytes)
+    count_request, _ = decode_request(raw, CountTokensRequest)
+    route = state.router.resolve(count_request.model)
+    log.model, log.route = count_request.model, route.label
+    return Response(orjson.dumps({"input_tokens": count_request_tokens(count_request, route)}), media_type=JSON)
+
+
+async def health(request: Request, state: ProxyState, log: RequestLog) -> Response:
+    settings = state.config.settings
+    body = {
+        "status": "ok",
+        "service": "claude-code-provider-proxy",
+        "version": __version__,
+        "providers": sorted(state.config.providers),
+        "models": {"big": settings.big_model, "middle": settings.sonnet_model, "small": settings.small_model},
+    }
+    return Response(orjson.dumps(body), media_type=JSON)

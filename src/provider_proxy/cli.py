@@ -1,0 +1,87 @@
+"""`provider-proxy`: a thin command line over the library."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from provider_proxy.config.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Anthropic Messages API over OpenAI-compatible providers.",
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML file with providers and routes (CONFIG_FILE).")
+]
+EnvFileOption = Annotated[Path, typer.Option("--env-file", help="Environment file to read.")]
+
+
+def _settings(env_file: Path, **overrides: Any) -> Settings:
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return load_settings(env_file=env_file, **clean)
+    except ConfigError as exc:
+        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PORT).")] = None,
+    config: ConfigOption = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (LOG_LEVEL).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (WORKERS).")] = None,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """Run the proxy."""
+    from provider_proxy.server import run
+
+    settings = _settings(env_file, host=host, port=port, config_file=config, log_level=log_level, workers=workers)
+    try:
+        run(settings)
+    except ConfigError as exc:
+        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def check(
+    config: ConfigOption = None,
+    probe: Annotated[bool, typer.Option(help="Ask each provider's /models endpoint whether the key works.")] = False,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """Validate the configuration and say what is missing or wrong."""
+    from provider_proxy.diagnostics import check_config, probe_providers
+
+    settings = _settings(env_file, config_file=config)
+    try:
+        findings = check_config(settings)
+        if probe:
+            findings += asyncio.run(probe_providers(settings))
+    except ConfigError as exc:
+        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    problems = 0
+    for finding in findings:
+        colour = {"ok": "green", "warning": "yellow", "error": "red"}[finding.level]
+        typer.secho(f"[{finding.level}] {finding.message}", fg=colour)
+        problems += finding.level == "error"
+    if problems:
+        typer.secho(f"{problems} problem(s) must be fixed before the proxy can serve requests.", fg="red")
+        raise typer.Exit(1)
+    typer.secho("Configuration looks good.", fg="green")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,164 @@
+"""The resolved configuration: providers and routes, from the settings and an optional TOML file.
+
+The TOML file is strict: a misspelt key is an error that names it. Example:
+
+    [providers.openrouter]
+    base_url = "https://openrouter.ai/api/v1"
+    api_key_env = "OPENROUTER_API_KEY"
+    headers = { "X-Title" = "claude-code" }
+
+    [[routes]]
+    match = "claude-*haiku*"        # shell-style pattern on the requested model
+    provider = "openrouter"
+    model = "qwen/qwen3-coder"
+
+Routes from the file are tried first, in order; then the family defaults (haiku -> SMALL_MODEL,
+sonnet -> MIDDLE_MODEL or BIG_MODEL, opus -> BIG_MODEL) on the default provider, whose settings
+come from OPENAI_BASE_URL and OPENAI_API_KEY. The default provider is called `default`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from provider_proxy.config.settings import ConfigError, Settings
+from provider_proxy.providers.profiles import PROFILES, ProviderProfile, detect_profile
+
+DEFAULT_PROVIDER = "default"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderEntry(_Strict):
+    base_url: str
+    api_key: str | None = None
+    api_key_env: str | None = None
+    kind: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    api_version: str | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+
+
+class RouteEntry(_Strict):
+    match: str
+    provider: str = DEFAULT_PROVIDER
+    model: str | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    reasoning: bool | None = None
+
+
+class ModelEntry(_Strict):
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    reasoning: bool | None = None
+
+
+class ConfigFile(_Strict):
+    providers: dict[str, ProviderEntry] = Field(default_factory=dict)
+    routes: list[RouteEntry] = Field(default_factory=list)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    base_url: str
+    api_key: str | None
+    profile: ProviderProfile
+    headers: tuple[tuple[str, str], ...] = ()
+    api_version: str | None = None
+    max_output_tokens: int | None = None
+    # Where the key comes from, for messages that must not show the key itself.
+    key_source: str = ""
+
+    @property
+    def chat_url(self) -> str:
+        return self.base_url + "/chat/completions"
+
+    @property
+    def models_url(self) -> str:
+        return self.base_url + "/models"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    settings: Settings
+    providers: dict[str, Provider]
+    routes: tuple[RouteEntry, ...]
+    models: dict[str, ModelEntry]
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        keys = [p.api_key for p in self.providers.values() if p.api_key]
+        if self.settings.proxy_api_key:
+            keys.append(self.settings.proxy_api_key.get_secret_value())
+        return tuple(k for k in keys if len(k) >= 4)
+
+
+def _profile(kind: str | None, base_url: str, where: str) -> ProviderProfile:
+    name = kind or detect_profile(base_url)
+    if name not in PROFILES:
+        known = ", ".join(sorted(PROFILES))
+        raise ConfigError(f"{where}: unknown provider kind {name!r}; use one of: {known}")
+    return PROFILES[name]
+
+
+def _read_file(path: Path) -> ConfigFile:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"CONFIG_FILE: {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"CONFIG_FILE: {path} is not valid TOML: {exc}") from None
+    try:
+        return ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from None
+
+
+def _file_provider(name: str, entry: ProviderEntry) -> Provider:
+    if not entry.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"providers.{name}.base_url: must start with http:// or https://")
+    key, source = entry.api_key, f"providers.{name}.api_key"
+    if entry.api_key_env:
+        key, source = os.environ.get(entry.api_key_env), entry.api_key_env
+    return Provider(
+        name=name,
+        base_url=entry.base_url.rstrip("/"),
+        api_key=key,
+        profile=_profile(entry.kind, entry.base_url, f"providers.{name}.kind"),
+        headers=tuple(entry.headers.items()),
+        api_version=entry.api_version,
+        max_output_tokens=entry.max_output_tokens,
+        key_source=source,
+    )
+
+
+def build_config(settings: Settings) -> ProxyConfig:
+    file = _read_file(settings.config_file) if settings.config_file else ConfigFile()
+    default = Provider(
+        name=DEFAULT_PROVIDER,
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        profile=_profile(settings.provider_kind, settings.openai_base_url, "PROVIDER_KIND"),
+        api_version=settings.azure_api_version,
+        max_output_tokens=settings.max_output_tokens,
+        key_source="OPENAI_API_KEY",
+    )
+    providers = {DEFAULT_PROVIDER: default}
+    for name, entry in file.providers.items():
+        providers[name] = _file_provider(name, entry)
+    for index, route in enumerate(file.routes):
+        if route.provider not in providers:
+            raise ConfigError(
+                f"routes[{index}].provider: no provider named {route.provider!r}; "
+                f"define [providers.{route.provider}] or use one of: {', '.join(sorted(providers))}"
+            )
+    return ProxyConfig(settings=settings, providers=providers, routes=tuple(file.routes), models=file.models)

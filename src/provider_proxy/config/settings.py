@@ -1,0 +1,84 @@
+"""Settings from the environment and `.env`, built once at start and passed in.
+
+Names follow what users of similar proxies already set (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
+`BIG_MODEL`, `SMALL_MODEL`, ...). Several providers and explicit routes come from an optional TOML
+file (`CONFIG_FILE`, see `config.file`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ConfigError(Exception):
+    """The configuration cannot work; the message names the key and says how to fix it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    # Profile of the default provider; detected from OPENAI_BASE_URL when unset.
+    provider_kind: str | None = None
+    azure_api_version: str | None = None
+
+    big_model: str = "gpt-4.1"
+    middle_model: str | None = None
+    small_model: str = "gpt-4.1-mini"
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8082, ge=1, le=65535)
+    log_level: LogLevel = "INFO"
+    workers: int = Field(default=1, ge=1, le=256)
+
+    request_timeout: float = Field(default=600.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+
+    # When set, clients must present it as x-api-key or a Bearer token.
+    proxy_api_key: SecretStr | None = None
+    config_file: Path | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def sonnet_model(self) -> str:
+        return self.middle_model or self.big_model
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
+    """Build the settings, turning validation failures into one readable ConfigError."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type,call-arg]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"]).upper()
+            shown = "" if "KEY" in key else f" (got {error.get('input')!r})"
+            problems.append(f"{key}: {error['msg']}{shown}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,293 @@
+"""Anthropic conversation history -> OpenAI chat messages (pure).
+
+Rules the providers enforce and this module keeps:
+- every assistant `tool_calls` is answered by one `tool` message per call, right after it, in order;
+- a `tool` message answers a call that exists (orphans become plain user text);
+- text that shares a user turn with tool results follows the tool messages;
+- images cannot ride in `tool` messages: they follow in a user message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from provider_proxy.conversion.signatures import (
+    SKIP_THOUGHT_SIGNATURE,
+    read_thinking_signature,
+    split_thought_signature,
+)
+from provider_proxy.conversion.tools import ToolNames, alnum9_id
+from provider_proxy.models.anthropic import (
+    Base64Source,
+    ContentBlock,
+    ContentSource,
+    DocumentBlock,
+    FileSource,
+    ImageBlock,
+    Message,
+    SearchResultBlock,
+    TextBlock,
+    TextSource,
+    ThinkingBlock,
+    ToolReferenceBlock,
+    ToolResultBlock,
+    ToolResultPart,
+    ToolUseBlock,
+    URLSource,
+)
+from provider_proxy.models.openai import ChatMessage
+from provider_proxy.providers.profiles import ProviderProfile
+
+Part = dict[str, Any]
+NO_RESULT = "(no result: the tool call was not completed)"
+
+
+@dataclass(slots=True)
+class HistoryOptions:
+    profile: ProviderProfile
+    names: ToolNames
+    # Indexes of assistant messages whose thinking may be restored upstream (None: all of them).
+    keep_thinking: frozenset[int] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def text_of(content: str | Sequence[TextBlock]) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n\n".join(block.text for block in content)
+
+
+def _image_part(block: ImageBlock) -> Part:
+    source = block.source
+    if isinstance(source, Base64Source):
+        return {"type": "image_url", "image_url": {"url": f"data:{source.media_type};base64,{source.data}"}}
+    if isinstance(source, URLSource):
+        return {"type": "image_url", "image_url": {"url": source.url}}
+    return {"type": "text", "text": f"[image from Anthropic file {source.file_id} is not available here]"}
+
+
+def _document_part(block: DocumentBlock) -> Part:
+    source = block.source
+    title = block.title or "document"
+    if isinstance(source, TextSource):
+        return {"type": "text", "text": f"<document title={title!r}>\n{source.data}\n</document>"}
+    if isinstance(source, ContentSource):
+        body = source.content if isinstance(source.content, str) else _flatten_raw(source.content)
+        return {"type": "text", "text": f"<document title={title!r}>\n{body}\n</document>"}
+    if isinstance(source, Base64Source):
+        filename = title if title.endswith(".pdf") else f"{title}.pdf"
+        data = f"data:{source.media_type};base64,{source.data}"
+        return {"type": "file", "file": {"filename": filename, "file_data": data}}
+    if isinstance(source, URLSource):
+        return {"type": "text", "text": f"[document {title}: {source.url}]"}
+    assert isinstance(source, FileSource)
+    return {"type": "text", "text": f"[document from Anthropic file {source.file_id} is not available here]"}
+
+
+def _flatten_raw(parts: list[dict[str, Any]]) -> str:
+    return "\n".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))
+
+
+def _search_result_text(block: SearchResultBlock) -> str:
+    body = "\n".join(part.text for part in block.content)
+    return f"<search_result source={block.source!r} title={block.title!r}>\n{body}\n</search_result>"
+
+
+def _collapse(parts: list[Part]) -> str | list[Part]:
+    """Plain string content when every part is text: the form every provider accepts."""
+    if all(part["type"] == "text" for part in parts):
+        return "\n\n".join(part["text"] for part in parts)
+    return parts
+
+
+def _tool_result_content(block: ToolResultBlock) -> tuple[str, list[Part]]:
+    """The text of a tool result, and the images it carries."""
+    content = block.content
+    texts: list[str] = []
+    images: list[Part] = []
+    if isinstance(content, str):
+        texts.append(content)
+    elif content:
+        for part in content:
+            texts.extend(_result_part_text(part, images))
+    text = "\n".join(texts)
+    if block.is_error:
+        text = f"Error: {text}" if text else "Error"
+    return text, images
+
+
+def _result_part_text(part: ToolResultPart, images: list[Part]) -> Iterable[str]:
+    if isinstance(part, TextBlock):
+        return (part.text,)
+    if isinstance(part, ImageBlock):
+        images.append(_image_part(part))
+        return (f"[image {len(images)} attached below]",)
+    if isinstance(part, DocumentBlock):
+        converted = _document_part(part)
+        return (converted.get("text", "[document attached]"),)
+    if isinstance(part, ToolReferenceBlock):
+        return (f"Tool {part.tool_name} is now available.",)
+    return (_search_result_text(part),)
+
+
+def loaded_tool_names(messages: Sequence[Message]) -> set[str]:
+    """Deferred tools become callable once the history references or uses them."""
+    loaded: set[str] = set()
+    for message in messages:
+        if isinstance(message.content, str):
+            continue
+        for block in message.content:
+            if isinstance(block, ToolUseBlock):
+                loaded.add(block.name)
+            elif isinstance(block, ToolResultBlock) and isinstance(block.content, list):
+                loaded.update(p.tool_name for p in block.content if isinstance(p, ToolReferenceBlock))
+    return loaded
+
+
+class _HistoryBuilder:
+    def __init__(self, options: HistoryOptions) -> None:
+        self.options = options
+        self.profile = options.profile
+        self.out: list[ChatMessage] = []
+        # Tool calls of the latest assistant message still waiting for a result, in order.
+        self.pending: list[str] = []
+        # System messages that arrived between a tool call and its result: they follow the results.
+        self.deferred: list[ChatMessage] = []
+
+    def call_id(self, tool_use_id: str) -> str:
+        base, _ = split_thought_signature(tool_use_id)
+        return alnum9_id(base) if self.profile.tool_call_id_style == "alnum9" else base
+
+    def add(self, index: int, message: Message) -> None:
+        blocks: list[ContentBlock] = (
+            [TextBlock(text=message.content)] if isinstance(message.content, str) else message.content
+        )
+        if message.role == "assistant":
+            self.answer_pending({})
+            self.assistant(index, blocks)
+        elif message.role == "system":
+            self.system(blocks)
+        else:
+            self.user(blocks)
+
+    def system(self, blocks: list[ContentBlock]) -> None:
+        text = "\n\n".join(b.text for b in blocks if isinstance(b, TextBlock))
+        message: ChatMessage = {"role": "system", "content": text}
+        if self.profile.mid_system_as_user and self.out:
+            message = {"role": "user", "content": f"<system>\n{text}\n</system>"}
+        (self.deferred if self.pending else self.out).append(message)
+
+    def assistant(self, index: int, blocks: list[ContentBlock]) -> None:
+        texts: list[str] = []
+        reasoning: list[str] = []
+        details: list[Any] = []
+        calls: list[dict[str, Any]] = []
+        restore = self.options.keep_thinking is None or index in self.options.keep_thinking
+        for block in blocks:
+            if isinstance(block, TextBlock):
+                texts.append(block.text)
+            elif isinstance(block, ToolUseBlock):
+                calls.append(self.tool_call(block))
+            elif isinstance(block, ThinkingBlock) and restore:
+                payload = read_thinking_signature(block.signature)
+                if payload is not None:
+                    reasoning.append(block.thinking)
+                    details.extend(payload.get("rd", ()))
+        message: ChatMessage = {"role": "assistant", "content": "".join(texts) or None}
+        if calls:
+            message["tool_calls"] = calls
+            self.pending = [call["id"] for call in calls]
+        elif message["content"] is None:
+            message["content"] = ""
+        if self.profile.echo_reasoning_content and (reasoning or calls):
+            # DeepSeek's thinking mode refuses a tool-calling turn that lacks its reasoning.
+            message["reasoning_content"] = "\n".join(reasoning)
+        if details and self.profile.reasoning_style == "openrouter":
+            message["reasoning_details"] = details
+        self.out.append(message)
+
+    def tool_call(self, block: ToolUseBlock) -> dict[str, Any]:
+        _, signature = split_thought_signature(block.id)
+        call: dict[str, Any] = {
+            "id": self.call_id(block.id),
+            "type": "function",
+            "function": {
+                "name": self.options.names.upstream(block.name),
+                "arguments": orjson.dumps(block.input).decode("utf-8"),
+            },
+        }
+        if self.profile.thought_signatures:
+            call["extra_content"] = {"google": {"thought_signature": signature or SKIP_THOUGHT_SIGNATURE}}
+        return call
+
+    def user(self, blocks: list[ContentBlock]) -> None:
+        parts: list[Part] = []
+        tool_images: list[Part] = []
+        results: dict[str, str] = {}
+        for block in blocks:
+            if not isinstance(block, ToolResultBlock):
+                parts.extend(self.user_part(block))
+                continue
+            text, images = _tool_result_content(block)
+            tool_images.extend(images)
+            call_id = self.call_id(block.tool_use_id)
+            if call_id in self.pending and call_id not in results:
+                results[call_id] = text
+            else:
+                parts.append({"type": "text", "text": f"[result of tool call {block.tool_use_id}]\n{text}"})
+        self.answer_pending(results)
+        if tool_images:
+            parts = [
+                {"type": "text", "text": "Images returned by the tool calls above:"},
+                *tool_images,
+                *parts,
+            ]
+        if parts:
+            self.append_user(parts)
+
+    def answer_pending(self, results: dict[str, str]) -> None:
+        """One tool message per call of the last assistant turn, in the order the calls were made."""
+        missing = [call_id for call_id in self.pending if call_id not in results]
+        if missing:
+            self.options.notes.append(f"answered {len(missing)} tool call(s) that had no result")
+        for call_id in self.pending:
+            self.out.append({"role": "tool", "tool_call_id": call_id, "content": results.get(call_id, NO_RESULT)})
+        self.pending = []
+        self.out.extend(self.deferred)
+        self.deferred = []
+
+    def append_user(self, parts: list[Part]) -> None:
+        last = self.out[-1] if self.out else None
+        if (
+            self.profile.no_user_after_tool
+            and last is not None
+            and last["role"] == "tool"
+            and all(p["type"] == "text" for p in parts)
+        ):
+            last["content"] = "\n\n".join([last["content"], *(p["text"] for p in parts)])
+            return
+        self.out.append({"role": "user", "content": _collapse(parts)})
+
+    def user_part(self, block: ContentBlock) -> list[Part]:
+        if isinstance(block, TextBlock):
+            return [{"type": "text", "text": block.text}] if block.text else []
+        if isinstance(block, ImageBlock):
+            return [_image_part(block)]
+        if isinstance(block, DocumentBlock):
+            return [_document_part(block)]
+        if isinstance(block, SearchResultBlock):
+            return [{"type": "text", "text": _search_result_text(block)}]
+        # thinking, redacted thinking or a tool_use in a user turn: nothing the upstream can use.
+        return []
+
+
+def convert_history(messages: Sequence[Message], options: HistoryOptions) -> list[ChatMessage]:
+    builder = _HistoryBuilder(options)
+    for index, message in enumerate(messages):
+        builder.add(index, message)
+    builder.answer_pending({})
+    return builder.out

@@ -1,0 +1,186 @@
+"""Anthropic Messages request -> OpenAI Chat Completions request (pure).
+
+Provider differences arrive as the route's profile; nothing here asks which provider it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from provider_proxy.conversion.messages import (
+    HistoryOptions,
+    convert_history,
+    loaded_tool_names,
+    text_of,
+)
+from provider_proxy.conversion.tools import ToolNames, ensure_object_schema, gemini_schema
+from provider_proxy.models.anthropic import ContextManagement, Message, MessagesRequest, Tool, ToolChoice
+from provider_proxy.models.openai import ChatRequest
+from provider_proxy.providers.profiles import ProviderProfile
+from provider_proxy.services.routing import Route
+
+_PLAIN_USER = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
+_EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """The upstream request and what the response translation needs to map back."""
+
+    body: ChatRequest
+    names: ToolNames
+    stop_sequences: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def to_openai(request: MessagesRequest, route: Route) -> Translation:
+    profile = route.provider.profile
+    notes: list[str] = []
+    names = ToolNames(tool.name for tool in request.tools or ())
+    history = HistoryOptions(
+        profile=profile,
+        names=names,
+        keep_thinking=_thinking_kept(request.messages, request.context_management),
+        notes=notes,
+    )
+    messages = convert_history(request.messages, history)
+    system = text_of(request.system) if request.system else ""
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+
+    body: ChatRequest = {"model": route.model, "messages": messages}
+    limit_key = "max_completion_tokens" if profile.uses_completion_tokens(route.model) else "max_tokens"
+    body[limit_key] = min(request.max_tokens, route.max_output_tokens)
+    restricted = profile.uses_completion_tokens(route.model)
+    if request.temperature is not None and not restricted:
+        body["temperature"] = request.temperature
+    if request.top_p is not None and not restricted:
+        body["top_p"] = request.top_p
+    if request.top_k is not None and profile.supports_top_k:
+        body["top_k"] = request.top_k
+    stops = _stop_sequences(request.stop_sequences, profile, restricted, notes)
+    if stops:
+        body["stop"] = stops
+    if request.metadata and request.metadata.user_id and profile.supports_user:
+        body["user"] = _user_field(request.metadata.user_id)
+    _add_tools(body, request, route, names, notes)
+    _add_reasoning(body, request, route)
+    if request.stream:
+        body["stream"] = True
+        if profile.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+    return Translation(body, names, tuple(request.stop_sequences or ()), tuple(notes))
+
+
+def _stop_sequences(stops: list[str] | None, profile: ProviderProfile, restricted: bool, notes: list[str]) -> list[str]:
+    if not stops:
+        return []
+    if restricted:
+        notes.append("dropped stop_sequences: the upstream model does not accept `stop`")
+        return []
+    limit = profile.max_stop_sequences
+    if limit is not None and len(stops) > limit:
+        notes.append(f"kept the first {limit} of {len(stops)} stop sequences (provider limit)")
+        return stops[:limit]
+    return stops
+
+
+def _user_field(user_id: str) -> str:
+    """Short ids pass; long or structured ones (Claude Code sends JSON) become a stable hash."""
+    if _PLAIN_USER.match(user_id):
+        return user_id
+    return "user-" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:32]
+
+
+def _thinking_kept(messages: list[Message], context: ContextManagement | None) -> frozenset[int] | None:
+    """Honour a clear_thinking edit: only the last N assistant turns keep their reasoning."""
+    if context is None:
+        return None
+    for edit in context.edits:
+        if not edit.type.startswith("clear_thinking"):
+            continue
+        keep = edit.keep
+        if keep == "all":
+            return None
+        turns = keep.get("value", 1) if isinstance(keep, dict) else 1
+        assistant = [i for i, m in enumerate(messages) if m.role == "assistant"]
+        return frozenset(assistant[-turns:]) if isinstance(turns, int) and turns > 0 else frozenset()
+    return None
+
+
+def _tool_parameters(tool: Tool, profile: ProviderProfile) -> dict[str, Any]:
+    schema = ensure_object_schema(tool.input_schema or {})
+    return gemini_schema(schema) if profile.schema_dialect == "gemini" else schema
+
+
+def _add_tools(body: ChatRequest, request: MessagesRequest, route: Route, names: ToolNames, notes: list[str]) -> None:
+    if not request.tools:
+        return
+    profile = route.provider.profile
+    loaded = loaded_tool_names(request.messages) if any(t.defer_loading for t in request.tools) else set()
+    tools: list[dict[str, Any]] = []
+    for tool in request.tools:
+        if not tool.is_client_tool:
+            notes.append(f"left out server tool {tool.name!r} ({tool.type}): no upstream equivalent")
+            continue
+        if tool.defer_loading and tool.name not in loaded:
+            continue
+        function: dict[str, Any] = {"name": names.upstream(tool.name)}
+        if tool.description:
+            function["description"] = tool.description
+        function["parameters"] = _tool_parameters(tool, profile)
+        tools.append({"type": "function", "function": function})
+    if not tools:
+        return
+    body["tools"] = tools
+    offered = {t["function"]["name"] for t in tools}
+    choice = _tool_choice(request.tool_choice, names, offered)
+    if choice is not None:
+        body["tool_choice"] = choice
+    tool_choice = request.tool_choice
+    if tool_choice and tool_choice.disable_parallel_tool_use and not profile.rejects_parallel_tool_calls(route.model):
+        body["parallel_tool_calls"] = False
+
+
+def _tool_choice(choice: ToolChoice | None, names: ToolNames, offered: set[str]) -> Any:
+    if choice is None:
+        return None
+    if choice.type == "any":
+        return "required"
+    if choice.type == "tool" and choice.name:
+        name = names.upstream(choice.name)
+        return {"type": "function", "function": {"name": name}} if name in offered else "required"
+    return choice.type if choice.type in ("auto", "none") else None
+
+
+def _effort(request: MessagesRequest) -> str | None:
+    thinking = request.thinking
+    if thinking is None or thinking.type == "disabled":
+        return None
+    if request.output_config and request.output_config.effort:
+        return _EFFORTS.get(request.output_config.effort.lower(), "medium")
+    if thinking.type == "enabled" and thinking.budget_tokens:
+        budget = thinking.budget_tokens
+        return "low" if budget <= 4096 else "medium" if budget <= 16384 else "high"
+    return None
+
+
+def _add_reasoning(body: ChatRequest, request: MessagesRequest, route: Route) -> None:
+    profile = route.provider.profile
+    if route.reasoning is False or request.thinking is None or request.thinking.type == "disabled":
+        return
+    if not (route.reasoning or profile.accepts_reasoning(route.model)):
+        return
+    effort = _effort(request)
+    if profile.reasoning_style == "openrouter":
+        if effort:
+            body["reasoning"] = {"effort": effort}
+        elif request.thinking.budget_tokens:
+            body["reasoning"] = {"max_tokens": request.thinking.budget_tokens}
+        else:
+            body["reasoning"] = {"enabled": True}
+    elif profile.reasoning_style == "effort" and effort:
+        body["reasoning_effort"] = effort

@@ -1,0 +1,125 @@
+"""Tool names, tool-call ids and JSON schemas, made acceptable to OpenAI-compatible providers.
+
+OpenAI caps function names at 64 characters of `[a-zA-Z0-9_-]`; MCP tools easily exceed that. A
+name that does not fit is shortened stably (same name, same result, in every request) and mapped back
+when the model calls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+
+_VALID_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_INVALID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+_MAX_NAME = 64
+_HASH_LEN = 8
+_ALNUM: Final = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def upstream_tool_name(name: str) -> str:
+    """The name to offer upstream: unchanged when valid, else sanitised and suffixed with a hash."""
+    if _VALID_NAME.match(name):
+        return name
+    stem = _INVALID_CHARS.sub("_", name)[: _MAX_NAME - _HASH_LEN - 1] or "tool"
+    return f"{stem}_{_digest(name).hex()[:_HASH_LEN]}"
+
+
+class ToolNames:
+    """Both directions of the name mapping for one request."""
+
+    __slots__ = ("_back",)
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._back: dict[str, str] = {}
+        for name in names:
+            self.upstream(name)
+
+    def upstream(self, name: str) -> str:
+        short = upstream_tool_name(name)
+        if short != name:
+            self._back[short] = name
+        return short
+
+    def original(self, upstream_name: str) -> str:
+        return self._back.get(upstream_name, upstream_name)
+
+
+def alnum9_id(tool_call_id: str) -> str:
+    """A stable 9-character alphanumeric id (Mistral accepts no other tool-call id)."""
+    if len(tool_call_id) == 9 and tool_call_id.isascii() and tool_call_id.isalnum():
+        return tool_call_id
+    value = int.from_bytes(_digest(tool_call_id)[:8], "big")
+    chars = []
+    for _ in range(9):
+        value, rest = divmod(value, len(_ALNUM))
+        chars.append(_ALNUM[rest])
+    return "".join(chars)
+
+
+# JSON-schema keywords Gemini's OpenAI-compatible endpoint rejects in function parameters.
+_GEMINI_DROPPED: Final = frozenset(
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "additionalProperties",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "propertyNames",
+        "patternProperties",
+        "unevaluatedProperties",
+        "dependentRequired",
+        "dependentSchemas",
+        "examples",
+        "const",
+        "if",
+        "then",
+        "else",
+        "contentEncoding",
+        "contentMediaType",
+    }
+)
+_GEMINI_STRING_FORMATS: Final = frozenset({"enum", "date-time"})
+_SCHEMA_MAPS: Final = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+_SCHEMA_LISTS: Final = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
+_SCHEMA_ONE: Final = frozenset({"items", "additionalProperties", "not", "contains"})
+
+
+def gemini_schema(schema: Any) -> Any:
+    """A copy of `schema` without the keywords Gemini rejects; property names are never touched."""
+    if not isinstance(schema, dict):
+        return schema
+    cleaned: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "const" and "enum" not in schema:
+            cleaned["enum"] = [value]
+            continue
+        if key in _GEMINI_DROPPED:
+            continue
+        if key == "format" and schema.get("type") == "string" and value not in _GEMINI_STRING_FORMATS:
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            cleaned[key] = {name: gemini_schema(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            cleaned[key] = [gemini_schema(sub) for sub in value]
+        elif key in _SCHEMA_ONE:
+            cleaned[key] = gemini_schema(value)
+        else:
+            cleaned[key] = value
+    return cleaned
+
+
+def ensure_object_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI wants `parameters` to be an object schema; an empty schema becomes one."""
+    if not schema:
+        return {"type": "object", "properties": {}}
+    if "type" not in schema and "properties" in schema:
+        return {"type": "object", **schema}
+    return schema

@@ -1,0 +1,125 @@
+"""Every failure the proxy reports, and how it maps to Anthropic's error shape.
+
+The tree is deliberately flat:
+
+    ProxyError                  carries the Anthropic error type, HTTP status and a message
+      UpstreamError             the provider answered with an error status, or not at all
+
+Anything raised inside the proxy ends up rendered by `error_body`, so a client always sees
+`{"type": "error", "error": {"type": ..., "message": ...}}`.  Upstream statuses are mapped to
+Anthropic error types in one table (`_UPSTREAM_STATUS`); transport failures are converted once,
+in `services.upstream`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import orjson
+
+# Anthropic's error types and the status each one is served with.
+ERROR_STATUS: Final[dict[str, int]] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+class ProxyError(Exception):
+    """An error the client should see, already phrased for it."""
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.status = status if status is not None else ERROR_STATUS.get(error_type, 500)
+        self.headers = headers or {}
+
+
+def invalid_request(message: str) -> ProxyError:
+    return ProxyError("invalid_request_error", message)
+
+
+class UpstreamError(ProxyError):
+    """The provider failed: an error status, a broken body, a timeout or a refused connection."""
+
+    def __init__(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        upstream_status: int | None = None,
+    ) -> None:
+        super().__init__(error_type, message, status=status, headers=headers)
+        self.upstream_status = upstream_status
+
+    @property
+    def retryable(self) -> bool:
+        return self.error_type in {"rate_limit_error", "overloaded_error", "timeout_error"} or (
+            self.upstream_status is None or self.upstream_status in {500, 502, 503, 504}
+        )
+
+
+# Upstream HTTP status -> (Anthropic error type, status we answer with, hint for the user).
+_UPSTREAM_STATUS: Final[dict[int, tuple[str, int, str]]] = {
+    400: ("invalid_request_error", 400, ""),
+    401: (
+        "authentication_error",
+        401,
+        "the provider rejected the proxy's API key; check the key configured for it",
+    ),
+    402: ("billing_error", 402, "the provider account needs credit"),
+    403: ("permission_error", 403, "the provider's key may not use this model or endpoint"),
+    404: ("not_found_error", 404, "check the upstream model name and the provider's base URL"),
+    408: ("timeout_error", 504, ""),
+    409: ("api_error", 500, ""),
+    413: ("request_too_large", 413, ""),
+    422: ("invalid_request_error", 400, ""),
+    429: ("rate_limit_error", 429, ""),
+    500: ("api_error", 500, ""),
+    502: ("api_error", 502, ""),
+    503: ("overloaded_error", 529, ""),
+    504: ("timeout_error", 504, ""),
+    529: ("overloaded_error", 529, ""),
+}
+
+
+def from_upstream_status(status: int, detail: str, retry_after: str | None = None) -> UpstreamError:
+    """Build the error for an upstream answer with an error status."""
+    if status in _UPSTREAM_STATUS:
+        error_type, our_status, hint = _UPSTREAM_STATUS[status]
+    elif status >= 500:
+        error_type, our_status, hint = "api_error", 500, ""
+    else:
+        error_type, our_status, hint = "invalid_request_error", 400, ""
+    message = f"Upstream provider returned HTTP {status}"
+    if detail:
+        message += f": {detail}"
+    if hint:
+        message += f" ({hint})"
+    headers = {"retry-after": retry_after} if retry_after else None
+    return UpstreamError(error_type, message, status=our_status, headers=headers, upstream_status=status)
+
+
+def error_payload(error_type: str, message: str) -> dict[str, object]:
+    return {"type": "error", "error": {"type": error_type, "message": message}}
+
+
+def error_body(error: ProxyError) -> bytes:
+    return orjson.dumps(error_payload(error.error_type, error.message))

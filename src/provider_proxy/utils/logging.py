@@ -1,0 +1,62 @@
+"""Logging set-up: package loggers, one line per request, secrets redacted everywhere.
+
+The redaction filter sits on the root handler, so a secret never reaches a log line whatever
+logger or library writes it: configured keys are replaced by their first four characters and `***`,
+and anything shaped like a bearer token or an API key is masked as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+_KEY_SHAPES = re.compile(
+    r"(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,}|gsk_[A-Za-z0-9]{20,})"
+    r"|((?:Bearer|bearer)\s+)[A-Za-z0-9._~+/=-]{8,}"
+    r"|((?:api-key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}",
+    re.IGNORECASE,
+)
+
+
+def _mask_shape(found: re.Match[str]) -> str:
+    if found.group(1):
+        return found.group(1)[:4] + "***"
+    prefix = found.group(2) or found.group(3) or ""
+    return prefix + "***"
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, secret[:4] + "***")
+    return _KEY_SHAPES.sub(_mask_shape, text)
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, self.secrets)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    # The proxy writes its own request line; uvicorn's access log would repeat it.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
