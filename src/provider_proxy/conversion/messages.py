@@ -176,9 +176,10 @@ class _HistoryBuilder:
 
     def system(self, blocks: list[ContentBlock]) -> None:
         text = "\n\n".join(b.text for b in blocks if isinstance(b, TextBlock))
+        if self.profile.mid_system_as_user and self.out and not self.pending:
+            self.append_user([{"type": "text", "text": f"<system>\n{text}\n</system>"}])
+            return
         message: ChatMessage = {"role": "system", "content": text}
-        if self.profile.mid_system_as_user and self.out:
-            message = {"role": "user", "content": f"<system>\n{text}\n</system>"}
         (self.deferred if self.pending else self.out).append(message)
 
     def assistant(self, index: int, blocks: list[ContentBlock]) -> None:

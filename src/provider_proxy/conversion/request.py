@@ -17,12 +17,20 @@ from provider_proxy.conversion.messages import (
     text_of,
 )
 from provider_proxy.conversion.tools import ToolNames, ensure_object_schema, gemini_schema
-from provider_proxy.models.anthropic import ContextManagement, Message, MessagesRequest, Tool, ToolChoice
+from provider_proxy.models.anthropic import (
+    ContextManagement,
+    Message,
+    MessagesRequest,
+    TextBlock,
+    Tool,
+    ToolChoice,
+)
 from provider_proxy.models.openai import ChatRequest
 from provider_proxy.providers.profiles import ProviderProfile
 from provider_proxy.services.routing import Route
 
 _PLAIN_USER = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
+_BILLING_HEADER = "x-anthropic-billing-header:"
 _EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "high", "xhigh": "high"}
 
 
@@ -47,7 +55,7 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         notes=notes,
     )
     messages = convert_history(request.messages, history)
-    system = text_of(request.system) if request.system else ""
+    system = _system_text(request.system)
     if system:
         messages.insert(0, {"role": "system", "content": system})
 
@@ -68,11 +76,22 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         body["user"] = _user_field(request.metadata.user_id)
     _add_tools(body, request, route, names, notes)
     _add_reasoning(body, request, route)
+    _add_output_format(body, request)
     if request.stream:
         body["stream"] = True
         if profile.stream_usage:
             body["stream_options"] = {"include_usage": True}
     return Translation(body, names, tuple(request.stop_sequences or ()), tuple(notes))
+
+
+def _system_text(system: str | list[TextBlock] | None) -> str:
+    """The system prompt, without Claude Code's billing-header line: it changes on every request and,
+    at the very start of the prompt, would defeat the provider's prefix caching."""
+    if not system:
+        return ""
+    if isinstance(system, str):
+        return system
+    return text_of([block for block in system if not block.text.startswith(_BILLING_HEADER)])
 
 
 def _stop_sequences(stops: list[str] | None, profile: ProviderProfile, restricted: bool, notes: list[str]) -> list[str]:
@@ -154,6 +173,16 @@ def _tool_choice(choice: ToolChoice | None, names: ToolNames, offered: set[str])
         name = names.upstream(choice.name)
         return {"type": "function", "function": {"name": name}} if name in offered else "required"
     return choice.type if choice.type in ("auto", "none") else None
+
+
+def _add_output_format(body: ChatRequest, request: MessagesRequest) -> None:
+    output_format = request.output_config.format if request.output_config else None
+    if output_format is None or output_format.type != "json_schema" or output_format.schema is None:
+        return
+    body["response_format"] = {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": output_format.schema},
+    }
 
 
 def _effort(request: MessagesRequest) -> str | None:

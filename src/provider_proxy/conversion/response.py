@@ -174,7 +174,23 @@ def content_blocks(choice: Choice, translation: Translation) -> list[dict[str, A
     return blocks
 
 
-def to_anthropic(completion: ChatCompletion, requested_model: str, translation: Translation) -> dict[str, Any]:
+def estimate_output_tokens(blocks: list[dict[str, Any]]) -> int:
+    """About four characters a token: only used when the provider reports no usage."""
+    chars = 0
+    for block in blocks:
+        kind = block["type"]
+        if kind == "text":
+            chars += len(block["text"])
+        elif kind == "thinking":
+            chars += len(block["thinking"])
+        elif kind == "tool_use":
+            chars += len(orjson.dumps(block["input"])) + len(block["name"])
+    return -(-chars // 4)
+
+
+def to_anthropic(
+    completion: ChatCompletion, requested_model: str, translation: Translation, estimated_input: int = 0
+) -> dict[str, Any]:
     if completion.error is not None or not completion.choices:
         detail = completion.error.message if completion.error else "no choices in the response"
         raise UpstreamError("api_error", f"Upstream provider returned no completion: {detail}", status=502)
@@ -191,5 +207,5 @@ def to_anthropic(completion: ChatCompletion, requested_model: str, translation: 
         "content": blocks,
         "stop_reason": reason,
         "stop_sequence": stop_sequence,
-        "usage": usage_fields(completion.usage),
+        "usage": usage_fields(completion.usage, estimated_input, estimate_output_tokens(blocks)),
     }

@@ -103,6 +103,13 @@ def gemini_schema(schema: Any) -> Any:
             continue
         if key in _GEMINI_DROPPED:
             continue
+        if key == "type" and isinstance(value, list):
+            # Gemini takes one type; ["string", "null"] becomes a nullable string.
+            types = [t for t in value if t != "null"]
+            cleaned["type"] = types[0] if types else "string"
+            if len(types) < len(value):
+                cleaned["nullable"] = True
+            continue
         if key == "format" and schema.get("type") == "string" and value not in _GEMINI_STRING_FORMATS:
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):

@@ -140,8 +140,15 @@ class Thinking(msgspec.Struct, kw_only=True):
     budget_tokens: int | None = None
 
 
+class OutputFormat(msgspec.Struct, kw_only=True):
+    type: str
+    schema: JSONObject | None = None
+
+
 class OutputConfig(msgspec.Struct, kw_only=True):
     effort: str | None = None
+    # Structured output: {"type": "json_schema", "schema": {...}} (Claude Code's background requests).
+    format: OutputFormat | None = None
 
 
 class ContextEdit(msgspec.Struct, kw_only=True):

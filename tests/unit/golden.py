@@ -1,0 +1,42 @@
+"""Golden-fixture helpers: a case directory holds inputs and the expected outputs, as JSON.
+
+Set UPDATE_GOLDEN=1 to write missing expected files (then read every one before committing it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from provider_proxy.config.proxy_config import Provider
+from provider_proxy.providers.profiles import DEFAULT_OUTPUT_LIMIT, PROFILES, known_output_limit
+from provider_proxy.services.routing import Route
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def route_for(spec: dict[str, Any], requested: str = "claude-sonnet-4-6") -> Route:
+    """A route to a provider of the given profile kind ("generic-nousage": no stream_options)."""
+    kind = spec["kind"]
+    if kind == "generic-nousage":
+        profile = dataclasses.replace(PROFILES["generic"], stream_usage=False)
+    else:
+        profile = PROFILES[kind]
+    provider = Provider(name="test", base_url="http://upstream.invalid/v1", api_key=None, profile=profile)
+    model = spec["model"]
+    limit = spec.get("max_output_tokens") or known_output_limit(model) or DEFAULT_OUTPUT_LIMIT
+    return Route(requested, provider, model, limit)
+
+
+def check_golden(path: Path, actual: Any) -> None:
+    if not path.exists() and os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert path.exists(), f"{path} is missing; run with UPDATE_GOLDEN=1 and review it"
+    assert actual == load(path), f"differs from {path}"
