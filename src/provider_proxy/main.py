@@ -16,6 +16,7 @@ from provider_proxy.api.routes import (
     count_tokens,
     error_response,
     guarded,
+    new_request_id,
     health,
     messages,
 )
@@ -34,7 +35,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = f"{request.method} {request.url.path}: {exc.detail}"
     if exc.status_code == 404:
         message += " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens and GET /)"
-    return error_response(ProxyError(error_type, message, status=exc.status_code), "-")
+    return error_response(ProxyError(error_type, message, status=exc.status_code), new_request_id())
 
 
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> Starlette:

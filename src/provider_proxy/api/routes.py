@@ -37,11 +37,15 @@ class ProxyState:
     upstream: UpstreamClient
 
 
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex[:24]
+
+
 @dataclass(slots=True)
 class RequestLog:
     """What the one log line per request says."""
 
-    request_id: str = field(default_factory=lambda: "req_" + uuid.uuid4().hex[:24])
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
     model: str = "-"
     route: str = "-"
@@ -49,6 +53,8 @@ class RequestLog:
     input_tokens: int | None = None
     output_tokens: int | None = None
     retries: int = 0
+    # Set by a streaming response, which writes the line itself when the stream ends.
+    deferred: bool = False
 
     def write(self, method: str, path: str, status: int) -> None:
         elapsed = (time.perf_counter() - self.started) * 1000
@@ -99,7 +105,8 @@ def guarded(handler: Handler, *, auth: bool = True) -> Callable[[Request], Await
                 log.request_id,
             )
         response.headers["request-id"] = log.request_id
-        log.write(request.method, request.url.path, response.status_code)
+        if not log.deferred:
+            log.write(request.method, request.url.path, response.status_code)
         return response
 
     return endpoint

@@ -1,0 +1,51 @@
+"""The command line: `check` says what is wrong in plain words; bad settings stop `serve` early."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from provider_proxy.cli import app
+
+runner = CliRunner()
+
+
+def test_check_reports_a_missing_api_key_by_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", "--env-file", str(tmp_path / "none.env")])
+    assert result.exit_code == 1
+    assert "OPENAI_API_KEY" in result.output
+    assert "no API key" in result.output
+
+
+def test_check_passes_with_a_key_and_never_prints_it(tmp_path: Path) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text("OPENAI_API_KEY=sk-test-checkkey-0123456789\nBIG_MODEL=gpt-4.1\n")
+    result = runner.invoke(app, ["check", "--env-file", str(env)])
+    assert result.exit_code == 0, result.output
+    assert "Configuration looks good" in result.output
+    assert "checkkey" not in result.output
+
+
+def test_local_providers_need_no_key(tmp_path: Path) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text("OPENAI_BASE_URL=http://localhost:11434/v1\n")
+    result = runner.invoke(app, ["check", "--env-file", str(env)])
+    assert result.exit_code == 0, result.output
+    assert "local server" in result.output
+
+
+def test_bad_settings_stop_serve_with_the_key_named(tmp_path: Path) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text("PORT=not-a-port\n")
+    result = runner.invoke(app, ["serve", "--env-file", str(env)])
+    assert result.exit_code == 2
+    assert "PORT" in result.output
+
+
+def test_check_names_a_typo_in_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "proxy.toml"
+    config.write_text('[providers.x]\nbase_url = "http://h/v1"\napi_kye = "oops"\n')
+    result = runner.invoke(app, ["check", "--config", str(config), "--env-file", str(tmp_path / "none.env")])
+    assert result.exit_code == 2
+    assert "api_kye" in result.output
