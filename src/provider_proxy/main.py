@@ -16,9 +16,9 @@ from provider_proxy.api.routes import (
     count_tokens,
     error_response,
     guarded,
-    new_request_id,
     health,
     messages,
+    new_request_id,
 )
 from provider_proxy.config.proxy_config import ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
