@@ -115,11 +115,11 @@ def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
         raise invalid_request(describe_validation_error(exc)) from None
 
 
-def check_messages_request(request: MessagesRequest) -> None:
+def check_messages_request(request: MessagesRequest | CountTokensRequest) -> None:
     """What the types cannot say; Anthropic rejects the same requests."""
     if not request.model:
         raise invalid_request("model: must not be empty")
     if not request.messages:
         raise invalid_request("messages: at least one message is required")
-    if request.max_tokens < 1:
+    if isinstance(request, MessagesRequest) and request.max_tokens < 1:
         raise invalid_request("max_tokens: must be at least 1")

@@ -188,6 +188,7 @@ def _estimate_input(request: MessagesRequest, route: Route) -> int:
 async def count_tokens(request: Request, state: ProxyState, log: RequestLog) -> Response:
     raw = await read_body(request, state.config.settings.max_request_bytes)
     count_request, _ = decode_request(raw, CountTokensRequest)
+    check_messages_request(count_request)
     route = state.router.resolve(count_request.model)
     log.model, log.route = count_request.model, route.label
     return Response(orjson.dumps({"input_tokens": count_request_tokens(count_request, route)}), media_type=JSON)
