@@ -1,0 +1,228 @@
+"""Upstream SSE transcripts -> Anthropic stream events, against golden fixtures and the SDK's accumulator.
+
+Each `tests/fixtures/streams/<case>/` holds `upstream.sse` (the raw bytes a provider sent), `case.json`
+(what the case shows, plus the request's tool names, stop sequences and input-token estimate) and
+`expected.json` (the Anthropic events, with the random message id written as `msg_*`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anthropic.lib.streaming._messages import accumulate_event
+
+from provider_proxy.api.streaming import EventPipeline
+from provider_proxy.conversion.request import Translation
+from provider_proxy.conversion.tools import ToolNames
+from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, Delta, FunctionCall, ToolCall
+from provider_proxy.services.streaming import ArgumentStream, StreamTranslator, ThinkTags
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "streams"
+CASES = sorted(path.name for path in FIXTURES.iterdir())
+Event = dict[str, Any]
+
+
+def translation(tools: Iterable[str] = (), stop_sequences: Iterable[str] = ()) -> Translation:
+    return Translation({}, ToolNames(tools), tuple(stop_sequences), ())
+
+
+def run_transcript(raw: bytes, case: dict[str, Any], pieces: Iterable[bytes] | None = None) -> list[Event]:
+    """The events the proxy sends for upstream bytes delivered in `pieces` (default: all at once)."""
+    request = translation(case.get("tools", ()), case.get("stop_sequences", ()))
+    pipeline = EventPipeline(StreamTranslator("claude-sonnet-4-6", request, case.get("input_tokens", 0)))
+    events = pipeline.start()
+    for piece in [raw] if pieces is None else pieces:
+        if piece:  # b"" is how the pipeline hears that the upstream closed the stream
+            events += pipeline.feed(piece)
+    return events + pipeline.feed(b"")
+
+
+def normalized(events: list[Event]) -> list[Event]:
+    events = json.loads(json.dumps(events))
+    events[0]["message"]["id"] = "msg_*"
+    return events
+
+
+def accumulate(events: list[Event]) -> dict[str, Any]:
+    """The final message as the anthropic SDK's stream accumulator builds it."""
+    snapshot = None
+    buffers: dict[int, bytes] = {}
+    for event in events:
+        if event["type"] not in ("ping", "error"):
+            snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=buffers)  # type: ignore[arg-type]
+    assert snapshot is not None
+    return snapshot.model_dump()
+
+
+def assert_well_formed(events: list[Event]) -> None:
+    """message_start first; one block open at a time, indexes in order; ends in message_stop or error."""
+    assert events[0]["type"] == "message_start"
+    open_index: int | None = None
+    next_index = 0
+    for event in events[1:-1]:
+        match event["type"]:
+            case "content_block_start":
+                assert open_index is None and event["index"] == next_index
+                open_index, next_index = event["index"], next_index + 1
+            case "content_block_delta":
+                assert event["index"] == open_index
+            case "content_block_stop":
+                assert event["index"] == open_index
+                open_index = None
+            case "message_delta":
+                assert open_index is None
+            case "ping":
+                pass
+            case other:
+                raise AssertionError(f"unexpected event {other}")
+    last = events[-1]["type"]
+    assert last == "error" or (last == "message_stop" and events[-2]["type"] == "message_delta")
+
+
+def load(case: str) -> tuple[bytes, dict[str, Any], list[Event]]:
+    folder = FIXTURES / case
+    expected = json.loads((folder / "expected.json").read_text())
+    return (folder / "upstream.sse").read_bytes(), json.loads((folder / "case.json").read_text()), expected
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_transcript_translates_to_the_expected_events(case: str) -> None:
+    raw, options, expected = load(case)
+    assert normalized(run_transcript(raw, options)) == expected
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_transcript_fed_byte_by_byte_gives_the_same_message(case: str) -> None:
+    raw, options, expected = load(case)
+    events = run_transcript(raw, options, (raw[i : i + 1] for i in range(len(raw))))
+    assert_well_formed(events)
+    assert accumulate(normalized(events)) == accumulate(expected)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_transcript_events_are_well_formed_for_the_sdk(case: str) -> None:
+    _, _, expected = load(case)
+    assert_well_formed(expected)
+    message = accumulate(expected)
+    for block in message["content"]:
+        if block["type"] == "tool_use":
+            assert isinstance(block["input"], dict)
+        if block["type"] == "thinking":
+            assert block["signature"].startswith("ppx1.")
+
+
+def test_interleaved_calls_keep_every_fragment_in_its_own_block() -> None:
+    raw, options, _ = load("interleaved_tool_calls")
+    content = accumulate(run_transcript(raw, options))["content"]
+    assert [(b["id"], b["name"], b["input"]) for b in content] == [
+        ("call_a", "Read", {"file_path": "a.py"}),
+        ("call_b", "Grep", {"pattern": "TODO"}),
+    ]
+
+
+def test_truncated_arguments_end_as_a_valid_object() -> None:
+    raw, options, _ = load("truncated_arguments")
+    message = accumulate(run_transcript(raw, options))
+    assert message["stop_reason"] == "max_tokens"
+    assert message["content"][0]["input"] == {"file_path": "a.txt", "content": "line one\nline tw"}
+
+
+def test_a_call_without_a_name_waits_until_the_name_arrives() -> None:
+    translator = StreamTranslator("claude-sonnet-4-6", translation(["Read"]))
+    translator.start()
+    nameless = chunk(tool_calls=[ToolCall(index=0, function=FunctionCall(arguments='{"a":'))])
+    assert translator.feed(nameless) == []
+    named = chunk(tool_calls=[ToolCall(index=0, id="c1", function=FunctionCall(name="Read", arguments=" 1}"))])
+    events = translator.feed(named)
+    assert events[0]["content_block"] == {"type": "tool_use", "id": "c1", "name": "Read", "input": {}}
+    assert [e["delta"]["partial_json"] for e in events[1:]] == ['{"a": 1}']
+
+
+def test_arguments_already_parsed_by_the_provider_stream_as_json() -> None:
+    translator = StreamTranslator("claude-sonnet-4-6", translation(["Read"]))
+    translator.start()
+    call = ToolCall(index=0, id="c1", function=FunctionCall(name="Read", arguments={"path": "x"}))
+    events = translator.feed(chunk(tool_calls=[call], finish_reason="tool_calls")) + translator.finish()
+    assert accumulate([*translator_start(), *events])["content"][0]["input"] == {"path": "x"}
+
+
+def test_a_generated_tool_id_is_used_when_the_provider_sends_none() -> None:
+    translator = StreamTranslator("claude-sonnet-4-6", translation(["Now"]))
+    translator.start()
+    events = translator.feed(chunk(tool_calls=[ToolCall(index=0, function=FunctionCall(name="Now"))]))
+    assert events[0]["content_block"]["id"].startswith("toolu_")
+
+
+def test_the_translator_refuses_chunks_before_start_and_after_the_end() -> None:
+    translator = StreamTranslator("claude-sonnet-4-6", translation())
+    with pytest.raises(RuntimeError):
+        translator.feed(chunk(content="x"))
+    translator.start()
+    translator.feed(chunk(content="x", finish_reason="stop"))
+    translator.finish()
+    with pytest.raises(RuntimeError):
+        translator.feed(chunk(content="y"))
+    assert translator.fail("api_error", "late") == []
+
+
+def test_usage_reported_after_the_stream_matches_message_delta() -> None:
+    translator = StreamTranslator("claude-sonnet-4-6", translation(), input_tokens=50)
+    translator.start()
+    translator.feed(chunk(content="abcdefgh", finish_reason="stop"))
+    delta = translator.finish()[-2]
+    assert (
+        delta["usage"]
+        == translator.usage
+        == {
+            "input_tokens": 50,
+            "output_tokens": 2,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("fragments", "expected"),
+    [
+        (['{"a": 1,', " }"], {"a": 1}),
+        (['{"a": [1, 2,]', "}"], {"a": [1, 2]}),
+        (['{"a": "x\\', 'ny"}'], {"a": "x\ny"}),
+        (['{"a": {"b": "c', ""], {"a": {"b": "c"}}),
+        (['{"a": 1} trailing'], {"a": 1}),
+        (["  ", ' {"a": 1}'], {"a": 1}),
+        (["```json\n", '{"a": 1}\n```'], {"a": 1}),
+        (["[1, 2]"], {"_arguments": [1, 2]}),
+    ],
+)
+def test_argument_stream_keeps_the_client_json_parseable(fragments: list[str], expected: dict[str, Any]) -> None:
+    stream = ArgumentStream()
+    sent = "".join(stream.feed(fragment) for fragment in fragments) + stream.close()
+    assert json.loads(sent) == expected
+
+
+def test_content_that_does_not_open_with_a_think_tag_passes_through() -> None:
+    tags = ThinkTags()
+    assert tags.feed("  <th") == []
+    assert [text for _, text in tags.feed("is is text")] == ["  <this is text"]
+
+
+def test_an_unfinished_think_tag_prefix_is_text_at_the_end() -> None:
+    tags = ThinkTags()
+    tags.feed("<thi")
+    assert [(kind.value, text) for kind, text in tags.flush()] == [("text", "<thi")]
+
+
+def chunk(
+    content: str | None = None, tool_calls: list[ToolCall] | None = None, finish_reason: str | None = None
+) -> ChatCompletionChunk:
+    delta = Delta(content=content, tool_calls=tool_calls)
+    return ChatCompletionChunk(choices=[ChunkChoice(delta=delta, finish_reason=finish_reason)])
+
+
+def translator_start() -> list[Event]:
+    return StreamTranslator("claude-sonnet-4-6", translation()).start()
