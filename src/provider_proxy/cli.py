@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from dotenv import load_dotenv
 
 from provider_proxy.config.settings import ConfigError, Settings, load_settings
 
@@ -24,6 +25,8 @@ EnvFileOption = Annotated[Path, typer.Option("--env-file", help="Environment fil
 
 
 def _settings(env_file: Path, **overrides: Any) -> Settings:
+    # Keys named by a config file's `api_key_env` may live in the same .env file.
+    load_dotenv(env_file, override=False)
     clean = {key: value for key, value in overrides.items() if value is not None}
     try:
         return load_settings(env_file=env_file, **clean)
@@ -78,6 +81,46 @@ def check(
         typer.secho(f"{problems} problem(s) must be fixed before the proxy can serve requests.", fg="red")
         raise typer.Exit(1)
     typer.secho("Configuration looks good.", fg="green")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def code(
+    ctx: typer.Context,
+    print_env: Annotated[bool, typer.Option("--print-env", help="Print the shell exports and exit.")] = False,
+    keep_proxy: Annotated[
+        bool, typer.Option(help="Leave a proxy started here running after Claude Code exits.")
+    ] = False,
+    config: ConfigOption = None,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """Run Claude Code through the proxy (started in the background if it is not running)."""
+    from provider_proxy import launcher
+
+    settings = _settings(env_file, config_file=config)
+    launch = launcher.launch_for(settings)
+    if print_env:
+        print(launch.exports())
+        return
+    claude = launcher.find_claude()
+    if claude is None:
+        typer.secho(launcher.INSTALL_HINT, fg="red", err=True)
+        raise typer.Exit(127)
+    started = None
+    if not launcher.is_healthy(launch.base_url):
+        log_path = Path.home() / ".cache" / "provider-proxy" / "proxy.log"
+        typer.secho(f"Starting the proxy on {launch.base_url} (log: {log_path})", err=True)
+        try:
+            started = launcher.start_proxy(settings, log_path)
+        except RuntimeError as exc:
+            typer.secho(f"Could not start the proxy: {exc}", fg="red", err=True)
+            raise typer.Exit(1) from None
+    try:
+        code = launcher.run_claude(claude, list(ctx.args), launch)
+    finally:
+        if started is not None and not keep_proxy:
+            started.terminate()
+            started.wait(10)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ the first byte of an answer: connection failures, 429 and 502/503/504, with back
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ _RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER: Final = 10.0
 _DETAIL_LIMIT: Final = 600
 _USER_AGENT: Final = "claude-code-provider-proxy"
+_LARGE_BODY: Final = 1 << 20
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 T = TypeVar("T")
 
@@ -168,7 +170,9 @@ class UpstreamClient:
         attempt = 0
         while True:
             try:
-                response = await self.session.post(url, data=body, headers=headers)
+                # aiohttp warns that large raw bytes block the loop; a stream of them does not.
+                data = body if len(body) < _LARGE_BODY else io.BytesIO(body)
+                response = await self.session.post(url, data=data, headers=headers)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = self._transport_error(exc, provider)
                 delay = _retry_delay(attempt, None)
