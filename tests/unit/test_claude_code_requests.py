@@ -16,29 +16,10 @@ import pytest
 from provider_proxy.api.decoding import decode_request
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import MessagesRequest
+from tests.support.claude_code_fields import ACCOUNTED_FIELDS
 from tests.unit.golden import FIXTURES, route_for
 
 CAPTURES = sorted((FIXTURES / "claude_code").glob("*.json"))
-TRANSLATED = {
-    "model",
-    "messages",
-    "system",
-    "tools",
-    "tool_choice",
-    "metadata",
-    "max_tokens",
-    "thinking",
-    "output_config",
-    "stream",
-    "temperature",
-    "top_p",
-    "top_k",
-    "stop_sequences",
-    "context_management",
-}
-# Known and deliberately not sent upstream: no OpenAI-compatible equivalent.
-DROPPED = {"container", "mcp_servers", "service_tier", "speed", "diagnostics"}
-ACCOUNTED_FIELDS = TRANSLATED | DROPPED
 
 
 def load_capture(path: Path) -> tuple[dict[str, Any], MessagesRequest]:
