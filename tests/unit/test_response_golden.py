@@ -44,3 +44,12 @@ def test_upstream_error_object_with_status_200_is_an_api_error() -> None:
     with pytest.raises(UpstreamError, match="provider overloaded") as caught:
         to_anthropic(completion, request.model, translation)
     assert caught.value.error_type == "api_error"
+
+
+def test_finish_reason_error_with_status_200_is_an_api_error() -> None:
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": ""}, "finish_reason": "error"}]}
+    completion = msgspec.convert(body, ChatCompletion)
+    request = msgspec.convert(PLAIN_REQUEST, MessagesRequest)
+    translation = to_openai(request, route_for({"kind": "openrouter", "model": "up"}))
+    with pytest.raises(UpstreamError, match="ended the completion with an error"):
+        to_anthropic(completion, request.model, translation)

@@ -226,3 +226,16 @@ def chunk(
 
 def translator_start() -> list[Event]:
     return StreamTranslator("claude-sonnet-4-6", translation()).start()
+
+
+def test_mistral_content_parts_stream_as_thinking_then_text() -> None:
+    parts = [
+        b'data: {"choices":[{"index":0,"delta":{"content":[{"type":"thinking",'
+        b'"thinking":[{"type":"text","text":"plan"}]}]}}]}\n\n',
+        b'data: {"choices":[{"index":0,"delta":{"content":[{"type":"text","text":"Done."}]}}]}\n\n',
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n',
+    ]
+    message = accumulate(run_transcript(b"".join(parts), {}))
+    assert [block["type"] for block in message["content"]] == ["thinking", "text"]
+    assert message["content"][0]["thinking"] == "plan"
+    assert message["content"][1]["text"] == "Done."

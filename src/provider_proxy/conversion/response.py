@@ -133,7 +133,7 @@ def tool_use_block(call: ToolCall, translation: Translation) -> dict[str, Any]:
     }
 
 
-def _content_text(content: str | list[Any] | None) -> str:
+def content_text(content: str | list[Any] | None) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
@@ -142,7 +142,7 @@ def _content_text(content: str | list[Any] | None) -> str:
     return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
 
 
-def _thinking_from_parts(content: str | list[Any] | None) -> str | None:
+def thinking_from_parts(content: str | list[Any] | None) -> str | None:
     if not isinstance(content, list):
         return None
     texts: list[str] = []
@@ -158,8 +158,8 @@ def _thinking_from_parts(content: str | list[Any] | None) -> str | None:
 
 def content_blocks(choice: Choice, translation: Translation) -> list[dict[str, Any]]:
     message = choice.message
-    text = _content_text(message.content)
-    reasoning = message.reasoning_text or _thinking_from_parts(message.content)
+    text = content_text(message.content)
+    reasoning = message.reasoning_text or thinking_from_parts(message.content)
     if reasoning is None:
         reasoning, text = split_think_tags(text)
     blocks: list[dict[str, Any]] = []
@@ -195,6 +195,9 @@ def to_anthropic(
         detail = completion.error.message if completion.error else "no choices in the response"
         raise UpstreamError("api_error", f"Upstream provider returned no completion: {detail}", status=502)
     choice = completion.choices[0]
+    if choice.finish_reason == "error":
+        # OpenRouter reports a provider failure this way, with HTTP 200.
+        raise UpstreamError("api_error", "Upstream provider ended the completion with an error", status=502)
     blocks = content_blocks(choice, translation)
     has_tools = any(block["type"] == "tool_use" for block in blocks)
     stop_sequence = matched_stop_sequence(choice.stop_reason, translation.stop_sequences)

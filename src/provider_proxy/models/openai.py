@@ -94,7 +94,8 @@ class ChatCompletion(msgspec.Struct, kw_only=True):
 
 class Delta(msgspec.Struct, kw_only=True):
     role: str | None = None
-    content: str | None = None
+    # A string, or typed parts (Mistral streams thinking and text parts).
+    content: str | list[Any] | None = None
     reasoning_content: str | None = None
     reasoning: str | None = None
     reasoning_details: list[Any] | None = None

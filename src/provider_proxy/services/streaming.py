@@ -26,10 +26,12 @@ import orjson
 
 from provider_proxy.conversion.request import Translation
 from provider_proxy.conversion.response import (
+    content_text,
     matched_stop_sequence,
     message_id,
     parse_arguments,
     stop_reason,
+    thinking_from_parts,
     tool_use_id,
     usage_fields,
 )
@@ -392,8 +394,15 @@ class StreamTranslator:
         if reasoning:
             self._tags.plain()
             events += self._content(BlockKind.THINKING, reasoning)
-        if delta.content:
-            for kind, text in self._tags.feed(delta.content):
+        content = delta.content
+        if isinstance(content, list):
+            parts_thinking = thinking_from_parts(content)
+            if parts_thinking:
+                self._tags.plain()
+                events += self._content(BlockKind.THINKING, parts_thinking)
+            content = content_text(content)
+        if content:
+            for kind, text in self._tags.feed(content):
                 events += self._content(kind, text)
         if delta.refusal:
             events += self._content(BlockKind.TEXT, delta.refusal)
