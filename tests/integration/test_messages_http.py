@@ -173,3 +173,26 @@ def test_health_endpoints_answer(proxy: ProxyServer) -> None:
         response = httpx.get(proxy.url + path)
         assert response.status_code == 200
         assert response.json()["status"] == "ok"
+
+
+def test_one_log_line_per_request_names_route_status_and_tokens(
+    start_proxy: object, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    proxy = start_proxy(log_level="DEBUG")  # type: ignore[operator]
+    upstream.queue(Reply(json=completion("ok", usage={"prompt_tokens": 30, "completion_tokens": 2})))
+    response = httpx.post(
+        f"{proxy.url}/v1/messages",
+        json={"model": "claude-opus-4-7", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+    )
+    request_id = response.headers["request-id"]
+    lines = [
+        r.getMessage() for r in caplog.records if r.name == "provider_proxy.request" and request_id in r.getMessage()
+    ]
+    access = [line for line in lines if "POST /v1/messages" in line]
+    assert len(access) == 1
+    assert "claude-opus-4-7 -> default/big-model 200" in access[0]
+    assert "in=30 out=2" in access[0]
+    debug = [line for line in lines if "upstream request" in line]
+    assert debug and '"model":"big-model"' in debug[0]
+    assert UPSTREAM_KEY not in caplog.text
