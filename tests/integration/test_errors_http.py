@@ -195,3 +195,12 @@ def test_upstream_key_never_reaches_the_client_or_the_log(
     assert response.status_code == 401
     assert UPSTREAM_KEY not in response.text
     assert UPSTREAM_KEY not in caplog.text
+
+
+def test_sdk_retries_a_rate_limit_by_itself_and_succeeds(proxy: ProxyServer, upstream: FakeUpstream) -> None:
+    upstream.queue(Reply(status=429, json={"error": {"message": "busy"}}, headers={"retry-after": "0"}))
+    upstream.queue(Reply(json=completion("after the retry")))
+    sdk = anthropic.Anthropic(base_url=proxy.url, api_key="k", max_retries=1)
+    message = sdk.messages.create(**VALID)  # type: ignore[call-overload]
+    assert message.content[0].text == "after the retry"
+    assert len(upstream.requests) == 2
