@@ -123,6 +123,37 @@ def code(
     raise typer.Exit(code)
 
 
+@app.command()
+def usage(
+    since: Annotated[str, typer.Option(help="Start: a span back from now (7d, 12h, 30m) or a UTC date.")] = "7d",
+    until: Annotated[str | None, typer.Option(help="End (default: now), in the same forms as --since.")] = None,
+    by: Annotated[str, typer.Option(help="Breakdown: model, upstream_model, provider, key or day.")] = "model",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """Usage totals and a breakdown over a period; with cost when the config file has [prices]."""
+    from rich.console import Console
+
+    from provider_proxy.services.usage import render
+    from provider_proxy.services.usage.period import PeriodError, parse_period
+    from provider_proxy.services.usage.report import load_report
+
+    settings = _settings(env_file, config_file=config)
+    try:
+        report = asyncio.run(load_report(settings, parse_period(since, until), by))
+    except (ConfigError, PeriodError) as exc:
+        typer.secho(f"usage: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        print(render.as_json(report))
+    elif as_csv:
+        print(render.as_csv(report), end="")
+    else:
+        Console().print(render.as_table(report))
+
+
 def main() -> None:
     try:
         app()

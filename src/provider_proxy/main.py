@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from provider_proxy.api.dashboard import dashboard_routes
 from provider_proxy.api.routes import (
     ProxyState,
     count_tokens,
@@ -25,6 +26,7 @@ from provider_proxy.config.settings import Settings
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.routing import Router
 from provider_proxy.services.upstream import UpstreamClient
+from provider_proxy.services.usage.recorder import UsageRecorder
 
 _HTTP_ERRORS = {404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large"}
 
@@ -40,21 +42,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> Starlette:
     config = config or build_config(settings)
-    state = ProxyState(config=config, router=Router(config), upstream=UpstreamClient(settings, config.secrets))
+    state = ProxyState(
+        config=config,
+        router=Router(config),
+        upstream=UpstreamClient(settings, config.secrets),
+        recorder=UsageRecorder.from_settings(settings),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.upstream.start()
+        await state.recorder.start()
         try:
             yield
         finally:
             await state.upstream.close()
+            # After the server has finished its requests: drain the usage queue into the store.
+            await state.recorder.close()
 
     routes = [
         Route("/", guarded(health, auth=False), methods=["GET", "HEAD"]),
         Route("/health", guarded(health, auth=False), methods=["GET", "HEAD"]),
-        Route("/v1/messages", guarded(messages), methods=["POST"]),
+        Route("/v1/messages", guarded(messages, record=True), methods=["POST"]),
         Route("/v1/messages/count_tokens", guarded(count_tokens), methods=["POST"]),
+        *dashboard_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.proxy = state

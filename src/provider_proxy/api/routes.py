@@ -24,6 +24,8 @@ from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
 from provider_proxy.services.routing import Route, Router
 from provider_proxy.services.token_counting import count_request_tokens
 from provider_proxy.services.upstream import Outcome, UpstreamClient
+from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.recorder import UsageRecorder
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -35,6 +37,7 @@ class ProxyState:
     config: ProxyConfig
     router: Router
     upstream: UpstreamClient
+    recorder: UsageRecorder
 
 
 def new_request_id() -> str:
@@ -43,7 +46,7 @@ def new_request_id() -> str:
 
 @dataclass(slots=True)
 class RequestLog:
-    """What the one log line per request says."""
+    """What the one log line per request says, and its usage record when `recorder` is set."""
 
     request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
@@ -55,8 +58,20 @@ class RequestLog:
     retries: int = 0
     # Set by a streaming response, which writes the line itself when the stream ends.
     deferred: bool = False
+    recorder: UsageRecorder | None = None
+    wall_time: float = field(default_factory=time.time)
+    key_name: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    cache_read_tokens: int | None = None
+    first_token: float | None = None  # perf_counter when a stream sent its first content delta
+    error_type: str | None = None
+    stop_reason: str | None = None
 
     def write(self, method: str, path: str, status: int) -> None:
+        """The log line; then, for recorded endpoints, the usage record and metrics."""
+        if self.recorder is not None:
+            self.recorder.record(self.usage_record(status))
         elapsed = (time.perf_counter() - self.started) * 1000
         tokens = ""
         if self.input_tokens is not None:
@@ -76,6 +91,29 @@ class RequestLog:
             retries,
         )
 
+    def usage_record(self, status: int) -> UsageRecord:
+        latency = (time.perf_counter() - self.started) * 1000
+        ttft = None if self.first_token is None else (self.first_token - self.started) * 1000
+        return UsageRecord(
+            ts=self.wall_time,
+            request_id=self.request_id,
+            key_name=self.key_name,
+            model=None if self.model == "-" else self.model,
+            route=None if self.route == "-" else self.route,
+            provider=self.provider,
+            upstream_model=self.upstream_model,
+            stream=self.stream,
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            ttft_ms=ttft,
+            latency_ms=latency,
+            status=status,
+            error_type=self.error_type,
+            stop_reason=self.stop_reason,
+            retries=self.retries,
+        )
+
 
 Handler = Callable[[Request, ProxyState, RequestLog], Awaitable[Response]]
 
@@ -85,21 +123,25 @@ def error_response(error: ProxyError, request_id: str) -> Response:
     return Response(error_body(error), status_code=error.status, media_type=JSON, headers=headers)
 
 
-def guarded(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
-    """Auth, request id, error rendering and the request log line, around one endpoint."""
+def guarded(handler: Handler, *, auth: bool = True, record: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """Auth, request id, error rendering and the request log line (and usage record), around one endpoint."""
 
     async def endpoint(request: Request) -> Response:
         state: ProxyState = request.app.state.proxy
-        log = RequestLog()
+        log = RequestLog(recorder=state.recorder if record else None)
         try:
             if auth:
                 _authenticate(request, state.config)
+                # One optional PROXY_API_KEY today: its usage is recorded under the name "default".
+                log.key_name = "default" if state.config.settings.proxy_api_key else None
             response = await handler(request, state, log)
         except ProxyError as error:
+            log.error_type = error.error_type
             response = error_response(error, log.request_id)
             logger.warning("%s failed: %s %s", log.request_id, error.error_type, error.message)
         except Exception:
             logger.exception("%s failed with an unexpected error", log.request_id)
+            log.error_type = "api_error"
             response = error_response(
                 ProxyError("api_error", f"Internal proxy error; see the proxy log for {log.request_id}"),
                 log.request_id,
@@ -149,6 +191,7 @@ async def messages(request: Request, state: ProxyState, log: RequestLog) -> Resp
     check_messages_request(anthropic_request)
     route = state.router.resolve(anthropic_request.model)
     log.model, log.route, log.stream = anthropic_request.model, route.label, anthropic_request.stream
+    log.provider, log.upstream_model = route.provider.name, route.model
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", log.request_id, ", ".join(dropped))
     translation = to_openai(anthropic_request, route)
@@ -170,6 +213,7 @@ async def messages(request: Request, state: ProxyState, log: RequestLog) -> Resp
     message = to_anthropic(completion, anthropic_request.model, translation, estimated_input)
     usage = message["usage"]
     log.input_tokens, log.output_tokens = usage["input_tokens"], usage["output_tokens"]
+    log.cache_read_tokens, log.stop_reason = usage["cache_read_input_tokens"], message["stop_reason"]
     return Response(orjson.dumps(message), media_type=JSON)
 
 

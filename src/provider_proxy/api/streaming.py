@@ -149,14 +149,20 @@ class AnthropicEventStream(StreamingResponse):
         super().__init__(self._body, media_type="text/event-stream", headers=_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        in_flight = self._log.recorder.metrics.streams_in_flight if self._log.recorder else None
+        if in_flight is not None:
+            in_flight.inc()
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if in_flight is not None:
+                in_flight.dec()
             # A client disconnect cancels the body mid-flight: close the upstream at once.
             await self._body.aclose()
             self._release()
             usage = self._pipeline.translator.usage
             self._log.input_tokens, self._log.output_tokens = usage["input_tokens"], usage["output_tokens"]
+            self._log.cache_read_tokens = usage["cache_read_input_tokens"]
             self._log.write(scope.get("method", "POST"), scope.get("path", "/v1/messages"), self.status_code)
 
     def _release(self) -> None:
@@ -176,15 +182,28 @@ class AnthropicEventStream(StreamingResponse):
                 events = [PING] if raw is None else pipeline.feed(raw)
                 if events:
                     last_sent = time.monotonic()
-                    yield _frames(events)
+                    yield _frames(self._observe(events))
         except ProxyError as error:
-            yield _frames(pipeline.fail(error))
+            yield _frames(self._observe(pipeline.fail(error)))
         except Exception:
             logger.exception("%s stream failed with an unexpected error", self._log.request_id)
             internal = f"Internal proxy error; see the proxy log for {self._log.request_id}"
-            yield _frames(pipeline.fail(ProxyError("api_error", internal)))
+            yield _frames(self._observe(pipeline.fail(ProxyError("api_error", internal))))
         finally:
             self._release()
+
+    def _observe(self, events: list[Event]) -> list[Event]:
+        """Note the first content delta (time to first token) and how the stream ended, for the usage record."""
+        log = self._log
+        if log.first_token is None and any(event["type"] == "content_block_delta" for event in events):
+            log.first_token = time.perf_counter()
+        if self._pipeline.done:
+            for event in events:
+                if event["type"] == "message_delta":
+                    log.stop_reason = event["delta"]["stop_reason"]
+                elif event["type"] == "error":
+                    log.error_type = event["error"]["type"]
+        return events
 
     async def _read(self, wait: float) -> bytes | None:
         """The next bytes from upstream (b"" at the end), or None when it stayed silent for `wait`."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -59,10 +59,19 @@ class ModelEntry(_Strict):
     reasoning: bool | None = None
 
 
+class PriceEntry(_Strict):
+    """Dollars per million tokens, for the usage report's cost estimate (`[prices."model"]`)."""
+
+    input_per_mtok: float = Field(default=0.0, ge=0)
+    output_per_mtok: float = Field(default=0.0, ge=0)
+    cache_read_per_mtok: float | None = Field(default=None, ge=0)
+
+
 class ConfigFile(_Strict):
     providers: dict[str, ProviderEntry] = Field(default_factory=dict)
     routes: list[RouteEntry] = Field(default_factory=list)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
+    prices: dict[str, PriceEntry] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,7 @@ class ProxyConfig:
     providers: dict[str, Provider]
     routes: tuple[RouteEntry, ...]
     models: dict[str, ModelEntry]
+    prices: dict[str, PriceEntry] = field(default_factory=dict)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -161,4 +171,6 @@ def build_config(settings: Settings) -> ProxyConfig:
                 f"routes[{index}].provider: no provider named {route.provider!r}; "
                 f"define [providers.{route.provider}] or use one of: {', '.join(sorted(providers))}"
             )
-    return ProxyConfig(settings=settings, providers=providers, routes=tuple(file.routes), models=file.models)
+    return ProxyConfig(
+        settings=settings, providers=providers, routes=tuple(file.routes), models=file.models, prices=file.prices
+    )

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     proxy_api_key: SecretStr | None = None
     config_file: Path | None = None
 
+    # Usage tracking (services.usage): one record per /v1/messages request, in SQLite under DATA_DIR
+    # (default ~/.local/share/provider-proxy) or, when USAGE_DATABASE_URL is set, in PostgreSQL.
+    usage_tracking: bool = True
+    data_dir: Path | None = None
+    usage_database_url: SecretStr | None = None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:

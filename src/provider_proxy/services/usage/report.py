@@ -1,0 +1,138 @@
+"""Usage totals and breakdowns (by model, provider, key or day) over a period, with optional cost.
+
+Cost comes from per-model prices in the config file (`[prices."model"]`, dollars per million
+tokens), looked up by upstream model first, then by the requested model. Cache reads without a
+price of their own are charged at the input price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+from provider_proxy.config.proxy_config import PriceEntry, build_config
+from provider_proxy.config.settings import Settings
+from provider_proxy.services.usage.period import Period, day_label
+from provider_proxy.services.usage.store import UsageStore, store_from_settings
+
+# Breakdown name -> SQL expression (a fixed table: never user text in SQL).
+DIMENSIONS: Final = {
+    "model": "model",
+    "upstream_model": "upstream_model",
+    "provider": "provider",
+    "key": "key_name",
+    "day": "ts_ms / 86400000",
+}
+_MTOK: Final = 1_000_000
+_QUERY: Final = """
+SELECT {dimension}, model, upstream_model, COUNT(*),
+       SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END),
+       SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cache_read_tokens, 0)),
+       SUM(latency_ms)
+FROM usage_records WHERE ts_ms >= ? AND ts_ms < ?
+GROUP BY 1, 2, 3
+"""
+
+
+@dataclass(slots=True)
+class UsageRow:
+    group: str
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    latency_ms_total: float = 0.0
+    cost: float | None = None
+
+    @property
+    def avg_latency_ms(self) -> float:
+        return self.latency_ms_total / self.requests if self.requests else 0.0
+
+    def add(self, counts: tuple[Any, ...], cost: float | None) -> None:
+        requests, errors, input_tokens, output_tokens, cache_read, latency = counts
+        self.requests += int(requests)
+        self.errors += int(errors or 0)
+        self.input_tokens += int(input_tokens or 0)
+        self.output_tokens += int(output_tokens or 0)
+        self.cache_read_tokens += int(cache_read or 0)
+        self.latency_ms_total += float(latency or 0)
+        if cost is not None:
+            self.cost = (self.cost or 0.0) + cost
+
+    def as_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        del values["latency_ms_total"]
+        return {**values, "avg_latency_ms": round(self.avg_latency_ms, 1)}
+
+
+@dataclass(slots=True)
+class UsageReport:
+    period: Period
+    by: str
+    totals: UsageRow
+    rows: list[UsageRow]
+    unpriced: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.period.start,
+            "until": self.period.end,
+            "by": self.by,
+            "totals": self.totals.as_dict(),
+            "rows": [row.as_dict() for row in self.rows],
+            "unpriced_models": self.unpriced,
+        }
+
+
+def price_for(prices: Mapping[str, PriceEntry], upstream_model: str | None, model: str | None) -> PriceEntry | None:
+    for name in (upstream_model, model):
+        if name is not None and name in prices:
+            return prices[name]
+    return None
+
+
+def cost_of(price: PriceEntry, input_tokens: int, output_tokens: int, cache_read: int) -> float:
+    cache_price = price.input_per_mtok if price.cache_read_per_mtok is None else price.cache_read_per_mtok
+    return (
+        input_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok + cache_read * cache_price
+    ) / _MTOK
+
+
+def _day_order(row: UsageRow) -> tuple[str]:
+    return (row.group,)
+
+
+def _busiest_first(row: UsageRow) -> tuple[int, int, str]:
+    return (-row.requests, -(row.input_tokens + row.output_tokens), row.group)
+
+
+async def usage_report(
+    store: UsageStore, period: Period, by: str = "model", prices: Mapping[str, PriceEntry] | None = None
+) -> UsageReport:
+    if by not in DIMENSIONS:
+        raise ValueError(f"cannot break usage down by {by!r}; use one of: {', '.join(DIMENSIONS)}")
+    rows = await store.select(_QUERY.format(dimension=DIMENSIONS[by]), (period.start_ms, period.end_ms))
+    totals, groups, unpriced = UsageRow("total"), dict[str, UsageRow](), set[str]()
+    for group, model, upstream_model, *counts in rows:
+        price = price_for(prices or {}, upstream_model, model)
+        cost = None if price is None else cost_of(price, int(counts[2] or 0), int(counts[3] or 0), int(counts[4] or 0))
+        if prices and price is None:
+            unpriced.add(upstream_model or model or "unknown")
+        name = day_label(int(group)) if by == "day" and group is not None else str(group or "-")
+        groups.setdefault(name, UsageRow(name)).add(tuple(counts), cost)
+        totals.add(tuple(counts), cost)
+    ordered = sorted(groups.values(), key=_day_order if by == "day" else _busiest_first)
+    return UsageReport(period, by, totals, ordered, sorted(unpriced))
+
+
+async def load_report(settings: Settings, period: Period, by: str = "model") -> UsageReport:
+    """The report from the configured store, priced from the config file's `[prices]`."""
+    prices = build_config(settings).prices
+    store = store_from_settings(settings)
+    await store.open()
+    try:
+        return await usage_report(store, period, by, prices)
+    finally:
+        await store.close()

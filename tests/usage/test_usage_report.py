@@ -1,0 +1,82 @@
+"""Usage reports: totals, breakdowns and cost over a period, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider_proxy.config.proxy_config import PriceEntry
+from provider_proxy.services.usage.period import Period, PeriodError, parse_period
+from provider_proxy.services.usage.report import usage_report
+from provider_proxy.services.usage.store import UsageStore
+from tests.support.usage_data import record
+
+DAY = 86400.0
+T0 = 1_780_012_800.0  # 2026-05-29 00:00 UTC
+RECORDS = [
+    record(request_id="r1", ts=T0 + 10, input_tokens=1000, output_tokens=100, latency_ms=100.0, key_name="default"),
+    record(request_id="r2", ts=T0 + 20, input_tokens=3000, output_tokens=300, cache_read_tokens=500, latency_ms=300.0),
+    record(
+        request_id="r3",
+        ts=T0 + DAY + 5,
+        model="claude-haiku-4-5",
+        provider="groq",
+        upstream_model="llama",
+        input_tokens=None,
+        output_tokens=None,
+        status=429,
+        error_type="rate_limit_error",
+        latency_ms=50.0,
+    ),
+    record(request_id="too-late", ts=T0 + 3 * DAY),
+]
+PERIOD = Period(T0, T0 + 2 * DAY)
+
+
+async def test_totals_count_requests_errors_and_tokens_in_the_period_only(store: UsageStore) -> None:
+    await store.insert(RECORDS)
+    report = await usage_report(store, PERIOD)
+    totals = report.totals
+    assert (totals.requests, totals.errors, totals.input_tokens, totals.output_tokens) == (3, 1, 4000, 400)
+    assert totals.cache_read_tokens == 500 and totals.avg_latency_ms == pytest.approx(150.0)
+    assert totals.cost is None
+
+
+@pytest.mark.parametrize(
+    ("by", "groups"),
+    [
+        ("model", {"claude-sonnet-4-6": 2, "claude-haiku-4-5": 1}),
+        ("upstream_model", {"gpt-4.1": 2, "llama": 1}),
+        ("provider", {"default": 2, "groq": 1}),
+        ("key", {"default": 1, "-": 2}),
+        ("day", {"2026-05-29": 2, "2026-05-30": 1}),
+    ],
+)
+async def test_breakdowns_group_requests_by_each_dimension(store: UsageStore, by: str, groups: dict[str, int]) -> None:
+    await store.insert(RECORDS)
+    report = await usage_report(store, PERIOD, by)
+    assert {row.group: row.requests for row in report.rows} == groups
+
+
+async def test_cost_uses_upstream_model_prices_and_names_unpriced_models(store: UsageStore) -> None:
+    await store.insert(RECORDS)
+    prices = {"gpt-4.1": PriceEntry(input_per_mtok=2.0, output_per_mtok=8.0, cache_read_per_mtok=0.5)}
+    report = await usage_report(store, PERIOD, "model", prices)
+    # 4000 input * $2 + 400 output * $8 + 500 cache reads * $0.5, per million
+    assert report.totals.cost == pytest.approx((4000 * 2 + 400 * 8 + 500 * 0.5) / 1e6)
+    assert report.unpriced == ["llama"]
+
+
+async def test_an_unknown_breakdown_is_refused_with_the_choices(store: UsageStore) -> None:
+    with pytest.raises(ValueError, match="model, upstream_model, provider, key, day"):
+        await usage_report(store, PERIOD, "colour")
+
+
+def test_periods_take_spans_back_from_now_and_utc_dates() -> None:
+    now = T0 + 12 * 3600
+    assert parse_period("7d", now=now) == Period(now - 7 * DAY, now)
+    assert parse_period("90m", now=now).start == now - 5400
+    assert parse_period("2026-05-29", "2026-05-30", now=now) == Period(T0, T0 + DAY)
+    with pytest.raises(PeriodError, match="not a span"):
+        parse_period("last tuesday")
+    with pytest.raises(PeriodError, match="empty"):
+        parse_period("2026-05-30", "2026-05-29")
