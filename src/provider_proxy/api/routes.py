@@ -21,8 +21,8 @@ from provider_proxy.conversion.request import to_openai
 from provider_proxy.conversion.response import to_anthropic
 from provider_proxy.errors import ProxyError, error_body
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
-from provider_proxy.services.routing import Route, Router
-from provider_proxy.services.token_counting import count_request_tokens
+from provider_proxy.services.routing import Router
+from provider_proxy.services.token_counting import count_request_tokens, count_upstream_tokens
 from provider_proxy.services.upstream import Outcome, UpstreamClient
 from provider_proxy.services.usage.record import UsageRecord
 from provider_proxy.services.usage.recorder import UsageRecorder
@@ -209,24 +209,12 @@ async def messages(request: Request, state: ProxyState, log: RequestLog) -> Resp
         completion = await state.upstream.complete(route.provider, route.model, body, outcome)
     finally:
         log.retries = outcome.retries
-    estimated_input = 0 if completion.usage else _estimate_input(anthropic_request, route)
+    estimated_input = 0 if completion.usage else count_upstream_tokens(translation.body, route.model)
     message = to_anthropic(completion, anthropic_request.model, translation, estimated_input)
     usage = message["usage"]
     log.input_tokens, log.output_tokens = usage["input_tokens"], usage["output_tokens"]
     log.cache_read_tokens, log.stop_reason = usage["cache_read_input_tokens"], message["stop_reason"]
     return Response(orjson.dumps(message), media_type=JSON)
-
-
-def _estimate_input(request: MessagesRequest, route: Route) -> int:
-    as_count = CountTokensRequest(
-        model=request.model,
-        messages=request.messages,
-        system=request.system,
-        tools=request.tools,
-        tool_choice=request.tool_choice,
-        thinking=request.thinking,
-    )
-    return count_request_tokens(as_count, route)
 
 
 async def count_tokens(request: Request, state: ProxyState, log: RequestLog) -> Response:

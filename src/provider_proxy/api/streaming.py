@@ -24,11 +24,11 @@ from starlette.types import Receive, Scope, Send
 from provider_proxy.api.routes import ProxyState, RequestLog
 from provider_proxy.conversion.request import Translation
 from provider_proxy.errors import ProxyError, UpstreamError
-from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.models.openai import ChatCompletionChunk
 from provider_proxy.services.routing import Route
 from provider_proxy.services.streaming import PING, Event, StreamTranslator, chunk_error
-from provider_proxy.services.token_counting import count_request_tokens
+from provider_proxy.services.token_counting import count_upstream_tokens
 from provider_proxy.services.upstream import Outcome, error_detail
 from provider_proxy.utils.logging import redact
 from provider_proxy.utils.sse import ServerSentEvent, SSEDecoder, encode
@@ -67,24 +67,13 @@ async def stream_messages(
     finally:
         log.retries = outcome.retries
     try:
-        estimate = count_request_tokens(_counted(request), route)
+        estimate = count_upstream_tokens(translation.body, route.model)
     except Exception:
         upstream.close()
         raise
     translator = StreamTranslator(request.model, translation, estimate)
     log.deferred = True
     return AnthropicEventStream(translator, upstream, log, state.config.secrets)
-
-
-def _counted(request: MessagesRequest) -> CountTokensRequest:
-    return CountTokensRequest(
-        model=request.model,
-        messages=request.messages,
-        system=request.system,
-        tools=request.tools,
-        tool_choice=request.tool_choice,
-        thinking=request.thinking,
-    )
 
 
 def _frames(events: Iterable[Event]) -> bytes:

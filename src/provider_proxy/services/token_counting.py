@@ -57,8 +57,13 @@ _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 
 
 def count_request_tokens(request: CountTokensRequest, route: Route) -> int:
-    tokenizer = model_tokenizer(route.model)
-    return count_body(upstream_body(request, route), tokenizer.count if tokenizer else estimate_tokens)
+    return count_upstream_tokens(upstream_body(request, route), route.model)
+
+
+def count_upstream_tokens(body: ChatRequest, model: str) -> int:
+    """Input tokens of a chat request already translated for `model`."""
+    tokenizer = model_tokenizer(model)
+    return count_body(body, tokenizer.count if tokenizer else estimate_tokens)
 
 
 def upstream_body(request: CountTokensRequest, route: Route) -> ChatRequest:
