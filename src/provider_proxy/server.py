@@ -1,9 +1,18 @@
-"""Serving the app with uvicorn."""
+"""Serving the app with uvicorn (uvloop and httptools when installed, no access log).
+
+Log lines leave the request path: handlers run in a listener thread fed by a queue, so a request
+only pays for creating its log record (redaction, formatting and the write to stderr happen after).
+"""
 
 from __future__ import annotations
 
+import atexit
+import importlib.util
 import logging
+import logging.handlers
 import os
+import queue
+from typing import Any
 
 import uvicorn
 
@@ -15,9 +24,46 @@ from provider_proxy.utils.logging import configure_logging
 logger = logging.getLogger(__name__)
 
 
+class _RecordQueueHandler(logging.handlers.QueueHandler):
+    """Enqueue the record as it is: the stock `prepare` formats it in the caller's thread."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def _logging_off_request_path() -> None:
+    """Move the root handlers configured by `configure_logging` behind a queue and a listener thread."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    if not handlers:
+        return
+    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.addHandler(_RecordQueueHandler(records))
+    listener.start()
+    atexit.register(listener.stop)
+
+
+def _server_options() -> dict[str, Any]:
+    """Explicit fast paths (uvicorn's "auto" picks the same when they import) and no per-request extras."""
+    options: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
+    if importlib.util.find_spec("uvloop") is not None:
+        options["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools") is not None:
+        options["http"] = "httptools"
+    return options
+
+
+def _configure_logging(level: str, secrets: tuple[str, ...]) -> None:
+    configure_logging(level, secrets)
+    _logging_off_request_path()
+
+
 def run(settings: Settings) -> None:
     config = build_config(settings)
-    configure_logging(settings.log_level, config.secrets)
+    _configure_logging(settings.log_level, config.secrets)
     default = config.providers["default"]
     logger.info(
         "serving on http://%s:%d; default provider %s (%s) at %s; opus -> %s, sonnet -> %s, haiku -> %s",
@@ -41,16 +87,14 @@ def run(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            log_config=None,
-            access_log=False,
+            **_server_options(),
         )
         return
     uvicorn.run(
         create_app(settings, config),
         host=settings.host,
         port=settings.port,
-        log_config=None,
-        access_log=False,
+        **_server_options(),
     )
 
 
@@ -59,5 +103,5 @@ def app_from_env() -> object:
     from provider_proxy.config.settings import load_settings
 
     settings = load_settings()
-    configure_logging(settings.log_level, build_config(settings).secrets)
+    _configure_logging(settings.log_level, build_config(settings).secrets)
     return create_app(settings)

@@ -6,8 +6,8 @@ translator, so both paths agree on every field.
 
 from __future__ import annotations
 
+import random
 import re
-import uuid
 from typing import Any, Final
 
 import orjson
@@ -34,12 +34,15 @@ STOP_REASONS: Final[dict[str | None, str]] = {
 _THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
 
 
+# Ids need to be unique, not secret: the module PRNG (reseeded after fork) is ~10x cheaper than uuid4.
+
+
 def message_id() -> str:
-    return "msg_" + uuid.uuid4().hex[:24]
+    return f"msg_{random.getrandbits(96):024x}"
 
 
 def tool_use_id() -> str:
-    return "toolu_" + uuid.uuid4().hex[:24]
+    return f"toolu_{random.getrandbits(96):024x}"
 
 
 def stop_reason(finish_reason: str | None, has_tool_calls: bool) -> str:

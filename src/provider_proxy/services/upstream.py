@@ -18,6 +18,8 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import msgspec
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from provider_proxy.config.proxy_config import Provider
 from provider_proxy.config.settings import Settings
@@ -32,6 +34,7 @@ _MAX_RETRY_AFTER: Final = 10.0
 _DETAIL_LIMIT: Final = 600
 _USER_AGENT: Final = "claude-code-provider-proxy"
 _LARGE_BODY: Final = 1 << 20
+_MAX_TARGETS: Final = 256
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 T = TypeVar("T")
 
@@ -103,6 +106,18 @@ class UpstreamClient:
         self._settings = settings
         self._secrets = secrets
         self._session: aiohttp.ClientSession | None = None
+        # Parsed once per (provider, model): aiohttp would otherwise parse the URL and merge headers per call.
+        self._targets: dict[tuple[str, str], tuple[URL, CIMultiDictProxy[str]]] = {}
+
+    def _target(self, provider: Provider, model: str) -> tuple[URL, CIMultiDictProxy[str]]:
+        key = (provider.name, model)
+        target = self._targets.get(key)
+        if target is None:
+            if len(self._targets) >= _MAX_TARGETS:  # pass-through model names come from clients: stay bounded
+                self._targets.clear()
+            target = URL(chat_url(provider, model)), CIMultiDictProxy(CIMultiDict(request_headers(provider)))
+            self._targets[key] = target
+        return target
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
@@ -116,6 +131,8 @@ class UpstreamClient:
             timeout=timeout,
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
             skip_auto_headers=("User-Agent",),
+            # Upstream APIs authenticate with headers, not cookies: skip the per-request jar work.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -165,8 +182,7 @@ class UpstreamClient:
         handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
         release: bool = True,
     ) -> T:
-        url = chat_url(provider, model)
-        headers = request_headers(provider)
+        url, headers = self._target(provider, model)
         attempt = 0
         while True:
             try:
