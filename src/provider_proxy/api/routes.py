@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +22,7 @@ from provider_proxy.conversion.response import to_anthropic
 from provider_proxy.errors import ProxyError, error_body
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
 from provider_proxy.services.routing import Router
-from provider_proxy.services.token_counting import count_request_tokens, count_upstream_tokens
+from provider_proxy.services.token_counting import count_request_tokens, estimate_input_tokens
 from provider_proxy.services.upstream import Outcome, UpstreamClient
 from provider_proxy.services.usage.record import UsageRecord
 from provider_proxy.services.usage.recorder import UsageRecorder
@@ -41,7 +41,7 @@ class ProxyState:
 
 
 def new_request_id() -> str:
-    return "req_" + uuid.uuid4().hex[:24]
+    return f"req_{random.getrandbits(96):024x}"
 
 
 @dataclass(slots=True)
@@ -148,7 +148,7 @@ def guarded(handler: Handler, *, auth: bool = True, record: bool = False) -> Cal
             )
         response.headers["request-id"] = log.request_id
         if not log.deferred:
-            log.write(request.method, request.url.path, response.status_code)
+            log.write(request.method, request.scope["path"], response.status_code)
         return response
 
     return endpoint
@@ -209,7 +209,7 @@ async def messages(request: Request, state: ProxyState, log: RequestLog) -> Resp
         completion = await state.upstream.complete(route.provider, route.model, body, outcome)
     finally:
         log.retries = outcome.retries
-    estimated_input = 0 if completion.usage else count_upstream_tokens(translation.body, route.model)
+    estimated_input = 0 if completion.usage else estimate_input_tokens(body)
     message = to_anthropic(completion, anthropic_request.model, translation, estimated_input)
     usage = message["usage"]
     log.input_tokens, log.output_tokens = usage["input_tokens"], usage["output_tokens"]

@@ -28,7 +28,7 @@ from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.models.openai import ChatCompletionChunk
 from provider_proxy.services.routing import Route
 from provider_proxy.services.streaming import PING, Event, StreamTranslator, chunk_error
-from provider_proxy.services.token_counting import count_upstream_tokens
+from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome, error_detail
 from provider_proxy.utils.logging import redact
 from provider_proxy.utils.sse import ServerSentEvent, SSEDecoder, encode
@@ -67,7 +67,7 @@ async def stream_messages(
     finally:
         log.retries = outcome.retries
     try:
-        estimate = count_upstream_tokens(translation.body, route.model)
+        estimate = estimate_input_tokens(body)
     except Exception:
         upstream.close()
         raise

@@ -26,11 +26,18 @@ def _mask_shape(found: re.Match[str]) -> str:
     return prefix + "***"
 
 
+# Every shape `_KEY_SHAPES` masks contains one of these: a cheap test before the regex runs.
+_TRIGGERS = ("sk-", "aiza", "gsk_", "bearer", "api-key", "authorization")
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret and secret in text:
             text = text.replace(secret, secret[:4] + "***")
-    return _KEY_SHAPES.sub(_mask_shape, text)
+    lowered = text.lower()
+    if any(trigger in lowered for trigger in _TRIGGERS):
+        return _KEY_SHAPES.sub(_mask_shape, text)
+    return text
 
 
 class RedactingFilter(logging.Filter):
