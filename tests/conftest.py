@@ -9,6 +9,7 @@ import pytest
 from provider_proxy.config.settings import Settings, load_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy_server import ProxyServer
+from tests.support.sdk import close_all
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"
 
@@ -21,6 +22,12 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(autouse=True)
+def close_sdk_clients() -> Iterator[None]:
+    yield
+    close_all()
 
 
 @pytest.fixture

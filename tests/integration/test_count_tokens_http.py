@@ -14,6 +14,7 @@ from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import count_request_tokens
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy_server import ProxyServer
+from tests.support.sdk import sdk_client
 
 MODEL = "claude-sonnet-4-6"
 BODY: dict[str, Any] = {
@@ -50,7 +51,7 @@ def test_sdk_count_tokens_answers_locally(
     start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, upstream_model: str
 ) -> None:
     proxy = start_proxy(big_model=upstream_model)
-    client = anthropic.Anthropic(base_url=proxy.url, api_key="any-client-key", max_retries=0)
+    client = sdk_client(proxy.url)
     result = client.messages.count_tokens(
         model=MODEL, system=BODY["system"], tools=BODY["tools"], messages=BODY["messages"]
     )
@@ -85,7 +86,7 @@ def test_bad_bodies_get_an_anthropic_400(proxy: ProxyServer, upstream: FakeUpstr
 
 
 def test_sdk_sees_a_bad_request_error(proxy: ProxyServer, upstream: FakeUpstream) -> None:
-    client = anthropic.Anthropic(base_url=proxy.url, api_key="any-client-key", max_retries=0)
+    client = sdk_client(proxy.url)
     with pytest.raises(anthropic.BadRequestError):
         client.messages.count_tokens(model=MODEL, messages=[{"role": "robot", "content": "hi"}])  # type: ignore[misc,list-item]
     assert upstream.requests == []

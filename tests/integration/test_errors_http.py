@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import UPSTREAM_KEY
 from tests.support.fake_upstream import FakeUpstream, Reply, completion
 from tests.support.proxy_server import ProxyServer
+from tests.support.sdk import sdk_client
 
 VALID = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -134,7 +135,7 @@ def test_rate_limit_keeps_retry_after(proxy: ProxyServer, upstream: FakeUpstream
 
 
 def test_sdk_raises_its_own_exception_classes(proxy: ProxyServer, upstream: FakeUpstream) -> None:
-    sdk = anthropic.Anthropic(base_url=proxy.url, api_key="k", max_retries=0)
+    sdk = sdk_client(proxy.url)
     upstream.queue(Reply(status=429, json={"error": {"message": "busy"}}))
     with pytest.raises(anthropic.RateLimitError):
         sdk.messages.create(**VALID)  # type: ignore[call-overload]
@@ -200,7 +201,7 @@ def test_upstream_key_never_reaches_the_client_or_the_log(
 def test_sdk_retries_a_rate_limit_by_itself_and_succeeds(proxy: ProxyServer, upstream: FakeUpstream) -> None:
     upstream.queue(Reply(status=429, json={"error": {"message": "busy"}}, headers={"retry-after": "0"}))
     upstream.queue(Reply(json=completion("after the retry")))
-    sdk = anthropic.Anthropic(base_url=proxy.url, api_key="k", max_retries=1)
+    sdk = sdk_client(proxy.url, max_retries=1)
     message = sdk.messages.create(**VALID)  # type: ignore[call-overload]
     assert message.content[0].text == "after the retry"
     assert len(upstream.requests) == 2

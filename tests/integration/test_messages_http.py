@@ -13,12 +13,13 @@ import pytest
 from tests.conftest import UPSTREAM_KEY
 from tests.support.fake_upstream import FakeUpstream, Reply, completion
 from tests.support.proxy_server import ProxyServer
+from tests.support.sdk import sdk_client
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def client(proxy: ProxyServer, **kwargs: object) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=proxy.url, api_key="any-client-key", max_retries=0, **kwargs)  # type: ignore[arg-type]
+    return sdk_client(proxy.url, **kwargs)
 
 
 def test_text_reply_reaches_the_sdk_with_the_requested_model_echoed(proxy: ProxyServer, upstream: FakeUpstream) -> None:

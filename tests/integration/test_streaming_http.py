@@ -15,6 +15,7 @@ from provider_proxy.api import streaming
 from provider_proxy.utils.sse import SSEDecoder
 from tests.support.fake_upstream import FakeUpstream, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
+from tests.support.sdk import sdk_client
 
 MODEL = "claude-sonnet-4-6"
 TOOLS = [
@@ -53,7 +54,7 @@ def call(index: int, arguments: str, call_id: str | None = None, name: str | Non
 
 
 def client(proxy: ProxyServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=proxy.url, api_key="unused", max_retries=0, timeout=20)
+    return sdk_client(proxy.url, api_key="unused", timeout=20)
 
 
 def raw_events(proxy: ProxyServer, body: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
