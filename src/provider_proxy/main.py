@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from provider_proxy.api.dashboard import dashboard_routes
 from provider_proxy.api.routes import (
@@ -40,7 +41,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ProxyError(error_type, message, status=exc.status_code), new_request_id())
 
 
-def create_app(settings: Settings, config: ProxyConfig | None = None) -> Starlette:
+def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyApp:
     config = config or build_config(settings)
     state = ProxyState(
         config=config,
@@ -60,13 +61,40 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> Starlet
             # After the server has finished its requests: drain the usage queue into the store.
             await state.recorder.close()
 
+    hot = {
+        "/v1/messages": guarded(messages, record=True),
+        "/v1/messages/count_tokens": guarded(count_tokens),
+    }
     routes = [
         Route("/", guarded(health, auth=False), methods=["GET", "HEAD"]),
         Route("/health", guarded(health, auth=False), methods=["GET", "HEAD"]),
-        Route("/v1/messages", guarded(messages, record=True), methods=["POST"]),
-        Route("/v1/messages/count_tokens", guarded(count_tokens), methods=["POST"]),
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in hot.items()),
         *dashboard_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.proxy = state
-    return app
+    return ProxyApp(app, hot)
+
+
+class ProxyApp:
+    """The ASGI app: POSTs to the API endpoints go straight to their handler, everything else
+    (health, dashboard, metrics, lifespan, unknown paths) through Starlette.
+
+    The API handlers render every outcome themselves (`guarded`), so Starlette's middleware and
+    routing layers add nothing for them but time on the path every Claude Code request takes.
+    """
+
+    def __init__(self, app: Starlette, hot: dict[str, Callable[[Request], Awaitable[Response]]]) -> None:
+        self.app = app
+        self.state = app.state
+        self._hot = hot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._hot.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self.app
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
