@@ -45,7 +45,8 @@ class PostgresStore:
 
     async def insert(self, records: Sequence[UsageRecord]) -> None:
         conn = await self._connection()
-        async with self._lock, conn.cursor() as cursor:
+        # One transaction a batch: the connection autocommits, which would commit every row.
+        async with self._lock, conn.transaction(), conn.cursor() as cursor:
             await cursor.executemany(_INSERT, [record.row() for record in records])
 
     async def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

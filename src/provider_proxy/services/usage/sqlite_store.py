@@ -34,7 +34,7 @@ class SQLiteStore:
 
     async def insert(self, records: Sequence[UsageRecord]) -> None:
         rows = [record.row() for record in records]
-        await asyncio.to_thread(self._run, lambda conn: conn.executemany(_INSERT, rows))
+        await asyncio.to_thread(self._run, lambda conn: _insert(conn, rows))
 
     async def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return await asyncio.to_thread(self._run, lambda conn: conn.execute(sql, tuple(params)).fetchall())
@@ -62,6 +62,17 @@ class SQLiteStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """One transaction a batch (the connection autocommits, which would commit every row)."""
+    conn.execute("BEGIN")
+    try:
+        conn.executemany(_INSERT, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
