@@ -48,7 +48,8 @@ def _logging_off_request_path() -> None:
 
 def _server_options() -> dict[str, Any]:
     """Explicit fast paths (uvicorn's "auto" picks the same when they import) and no per-request extras."""
-    options: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False}
+    # proxy_headers off: X-Forwarded-* rewriting is for deployments behind a proxy that needs it.
+    options: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False, "proxy_headers": False}
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
     if importlib.util.find_spec("httptools") is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 
@@ -30,8 +31,7 @@ class UsageRecord:
 
     def row(self) -> tuple[Any, ...]:
         """The values in `COLUMNS` order, with the time as integer milliseconds."""
-        values = astuple(self)
-        return (round(self.ts * 1000), *values[1:])
+        return (round(self.ts * 1000), *_OTHER_VALUES(self))
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> UsageRecord:
@@ -41,3 +41,5 @@ class UsageRecord:
 
 # Column names in the table, in `UsageRecord.row()` order (`ts` is stored as `ts_ms`).
 COLUMNS: tuple[str, ...] = ("ts_ms", *(f.name for f in fields(UsageRecord)[1:]))
+# Every field after `ts`, read in one call (dataclasses.astuple deep-copies each value).
+_OTHER_VALUES = attrgetter(*COLUMNS[1:])
