@@ -19,7 +19,8 @@ from provider_proxy.api.streaming import EventPipeline
 from provider_proxy.conversion.request import Translation
 from provider_proxy.conversion.tools import ToolNames
 from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, Delta, FunctionCall, ToolCall
-from provider_proxy.services.streaming import ArgumentStream, StreamTranslator, ThinkTags
+from provider_proxy.services.stream_text import ArgumentStream, ThinkTags
+from provider_proxy.services.streaming import StreamTranslator
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "streams"
 CASES = sorted(path.name for path in FIXTURES.iterdir())
