@@ -57,24 +57,6 @@ def invalid_request(message: str) -> ProxyError:
 class UpstreamError(ProxyError):
     """The provider failed: an error status, a broken body, a timeout or a refused connection."""
 
-    def __init__(
-        self,
-        error_type: str,
-        message: str,
-        *,
-        status: int | None = None,
-        headers: dict[str, str] | None = None,
-        upstream_status: int | None = None,
-    ) -> None:
-        super().__init__(error_type, message, status=status, headers=headers)
-        self.upstream_status = upstream_status
-
-    @property
-    def retryable(self) -> bool:
-        return self.error_type in {"rate_limit_error", "overloaded_error", "timeout_error"} or (
-            self.upstream_status is None or self.upstream_status in {500, 502, 503, 504}
-        )
-
 
 # Upstream HTTP status -> (Anthropic error type, status we answer with, hint for the user).
 _UPSTREAM_STATUS: Final[dict[int, tuple[str, int, str]]] = {
@@ -114,7 +96,7 @@ def from_upstream_status(status: int, detail: str, retry_after: str | None = Non
     if hint:
         message += f" ({hint})"
     headers = {"retry-after": retry_after} if retry_after else None
-    return UpstreamError(error_type, message, status=our_status, headers=headers, upstream_status=status)
+    return UpstreamError(error_type, message, status=our_status, headers=headers)
 
 
 def error_payload(error_type: str, message: str) -> dict[str, object]:
