@@ -8,7 +8,7 @@ serves it, and a config file can pick any profile by name with `kind = "..."`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -71,26 +71,20 @@ class ProviderProfile:
 _OPENAI_REASONING = _pattern(r"^(o\d|gpt-5(?!-chat)|gpt-oss)")
 _OPENAI_COMPLETION_TOKENS = _pattern(r"^(o\d|gpt-5(?!-chat))")
 _O_SERIES = _pattern(r"^o\d")
+_OPENAI = ProviderProfile(
+    kind="openai",
+    reasoning_style="effort",
+    reasoning_models=_OPENAI_REASONING,
+    completion_tokens_models=_OPENAI_COMPLETION_TOKENS,
+    no_parallel_tool_calls_models=_O_SERIES,
+    max_stop_sequences=4,
+)
 
 PROFILES: dict[str, ProviderProfile] = {
     "generic": ProviderProfile(kind="generic"),
-    "openai": ProviderProfile(
-        kind="openai",
-        reasoning_style="effort",
-        reasoning_models=_OPENAI_REASONING,
-        completion_tokens_models=_OPENAI_COMPLETION_TOKENS,
-        no_parallel_tool_calls_models=_O_SERIES,
-        max_stop_sequences=4,
-    ),
-    "azure": ProviderProfile(
-        kind="azure",
-        auth_header="api-key",
-        reasoning_style="effort",
-        reasoning_models=_OPENAI_REASONING,
-        completion_tokens_models=_OPENAI_COMPLETION_TOKENS,
-        no_parallel_tool_calls_models=_O_SERIES,
-        max_stop_sequences=4,
-    ),
+    "openai": _OPENAI,
+    # Azure OpenAI serves the same models; only the key travels in an `api-key` header.
+    "azure": replace(_OPENAI, kind="azure", auth_header="api-key"),
     "openrouter": ProviderProfile(kind="openrouter", reasoning_style="openrouter", supports_top_k=True),
     "deepseek": ProviderProfile(
         kind="deepseek",
