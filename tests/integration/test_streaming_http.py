@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -169,6 +170,22 @@ def test_a_silent_upstream_gets_pings(
     names = [name for name, _ in raw_events(proxy)]
     assert names.count("ping") >= 2
     assert names[0] == "message_start" and names[-1] == "message_stop"
+
+
+def test_an_upstream_sending_only_keep_alive_comments_times_out(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(streaming, "PING_INTERVAL", 0.1)
+    proxy = start_proxy(request_timeout=0.6)
+    comments: list[bytes | float] = []
+    for _ in range(40):
+        comments += [b": keep-alive\n\n", 0.05]
+    upstream.queue(Reply(stream=sse(*comments, chunk({"content": "too late"}, "stop"))))
+    events = raw_events(proxy)
+    assert events[0][0] == "message_start"
+    assert events[-1][0] == "error"
+    assert events[-1][1]["error"]["type"] == "timeout_error"
+    assert "REQUEST_TIMEOUT" in events[-1][1]["error"]["message"]
 
 
 def test_an_upstream_error_status_before_the_stream_is_a_normal_error_response(

@@ -3,7 +3,8 @@
 Errors before the upstream answers 200 are raised and rendered by `guarded` as a normal error
 response. Once the stream has begun, every failure (an error chunk, a malformed chunk, a reset
 connection, a read timeout, an end without finish_reason) becomes one `event: error`, then the
-stream closes. While the upstream is silent the client gets a `ping` every `PING_INTERVAL` seconds.
+stream closes. While the upstream is silent the client gets a `ping` every `PING_INTERVAL` seconds;
+an upstream that sends nothing but keep-alive comments for REQUEST_TIMEOUT seconds is a timeout.
 When the client goes away the upstream connection is closed at once; the request log line is
 written when the stream ends, with its token counts.
 """
@@ -73,7 +74,8 @@ async def stream_messages(
         raise
     translator = StreamTranslator(request.model, translation, estimate)
     log.deferred = True
-    return AnthropicEventStream(translator, upstream, log, state.config.secrets)
+    stall_timeout = state.config.settings.request_timeout
+    return AnthropicEventStream(translator, upstream, log, state.config.secrets, stall_timeout)
 
 
 def _frames(events: Iterable[Event]) -> bytes:
@@ -130,10 +132,12 @@ class AnthropicEventStream(StreamingResponse):
         upstream: aiohttp.ClientResponse,
         log: RequestLog,
         secrets: tuple[str, ...] = (),
+        stall_timeout: float = 600.0,
     ) -> None:
         self._pipeline = EventPipeline(translator, secrets, log.request_id)
         self._upstream = upstream
         self._log = log
+        self._stall_timeout = stall_timeout
         self._body = self._stream()
         super().__init__(self._body, media_type="text/event-stream", headers=_HEADERS)
 
@@ -165,12 +169,21 @@ class AnthropicEventStream(StreamingResponse):
         pipeline = self._pipeline
         yield _frames(pipeline.start())
         try:
-            last_sent = time.monotonic()
+            last_sent = last_data = time.monotonic()
             while not pipeline.done:
                 raw = await self._read(last_sent + PING_INTERVAL - time.monotonic())
                 events = [PING] if raw is None else pipeline.feed(raw)
+                now = time.monotonic()
+                if raw and events:
+                    last_data = now
+                elif now - last_data > self._stall_timeout:
+                    # Keep-alive comments alone are not progress: an upstream that only sends them hangs.
+                    raise UpstreamError(
+                        "timeout_error",
+                        f"Upstream provider sent no data for {self._stall_timeout:g}s (REQUEST_TIMEOUT)",
+                    )
                 if events:
-                    last_sent = time.monotonic()
+                    last_sent = now
                     yield _frames(self._observe(events))
         except ProxyError as error:
             yield _frames(self._observe(pipeline.fail(error)))
