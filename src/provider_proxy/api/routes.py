@@ -135,6 +135,8 @@ def guarded(handler: Handler, *, auth: bool = True, record: bool = False) -> Cal
                 # One optional PROXY_API_KEY today: its usage is recorded under the name "default".
                 log.key_name = "default" if state.config.settings.proxy_api_key else None
             response = await handler(request, state, log)
+            # Straight onto the raw list: Starlette's MutableHeaders would rescan it for the name.
+            response.raw_headers.append((b"request-id", log.request_id.encode()))
         except ProxyError as error:
             log.error_type = error.error_type
             response = error_response(error, log.request_id)
@@ -146,7 +148,6 @@ def guarded(handler: Handler, *, auth: bool = True, record: bool = False) -> Cal
                 ProxyError("api_error", f"Internal proxy error; see the proxy log for {log.request_id}"),
                 log.request_id,
             )
-        response.headers["request-id"] = log.request_id
         if not log.deferred:
             log.write(request.method, request.scope["path"], response.status_code)
         return response
@@ -176,12 +177,19 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    receive = request.receive
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ProxyError("invalid_request_error", "The client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         size += len(chunk)
         if size > limit:
             raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    body = b"".join(chunks)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     return decompress(body, request.headers.get("content-encoding", ""), limit)
 
 
