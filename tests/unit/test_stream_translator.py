@@ -20,7 +20,7 @@ from provider_proxy.conversion.request import Translation
 from provider_proxy.conversion.tools import ToolNames
 from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, Delta, FunctionCall, ToolCall
 from provider_proxy.services.stream_text import ArgumentStream, ThinkTags
-from provider_proxy.services.streaming import StreamTranslator
+from provider_proxy.services.streaming import StreamTranslator, coalesce_deltas
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "streams"
 CASES = sorted(path.name for path in FIXTURES.iterdir())
@@ -240,3 +240,36 @@ def test_mistral_content_parts_stream_as_thinking_then_text() -> None:
     assert [block["type"] for block in message["content"]] == ["thinking", "text"]
     assert message["content"][0]["thinking"] == "plan"
     assert message["content"][1]["text"] == "Done."
+
+
+def test_coalescing_joins_adjacent_deltas_of_one_block_and_kind_only() -> None:
+    def delta(index: int, kind: str, field: str, text: str) -> Event:
+        return {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: text}}
+
+    events = [
+        delta(0, "thinking_delta", "thinking", "a"),
+        delta(0, "thinking_delta", "thinking", "b"),
+        delta(0, "signature_delta", "signature", "s1"),
+        {"type": "content_block_stop", "index": 0},
+        delta(1, "text_delta", "text", "x"),
+        delta(1, "text_delta", "text", "y"),
+        delta(1, "text_delta", "text", "z"),
+        delta(2, "input_json_delta", "partial_json", '{"a":'),
+        delta(2, "input_json_delta", "partial_json", "1}"),
+    ]
+    assert coalesce_deltas(events) == [
+        delta(0, "thinking_delta", "thinking", "ab"),
+        delta(0, "signature_delta", "signature", "s1"),
+        {"type": "content_block_stop", "index": 0},
+        delta(1, "text_delta", "text", "xyz"),
+        delta(2, "input_json_delta", "partial_json", '{"a":1}'),
+    ]
+    assert events[0]["delta"]["thinking"] == "a"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_coalesced_transcript_builds_the_same_message(case: str) -> None:
+    raw, options, expected = load(case)
+    events = coalesce_deltas(run_transcript(raw, options))
+    assert_well_formed(events)
+    assert accumulate(normalized(events)) == accumulate(expected)

@@ -28,7 +28,7 @@ from provider_proxy.errors import ProxyError, UpstreamError
 from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.models.openai import ChatCompletionChunk
 from provider_proxy.services.routing import Route
-from provider_proxy.services.streaming import PING, Event, StreamTranslator, chunk_error
+from provider_proxy.services.streaming import PING, Event, StreamTranslator, chunk_error, coalesce_deltas
 from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome, error_detail
 from provider_proxy.utils.logging import redact
@@ -172,7 +172,7 @@ class AnthropicEventStream(StreamingResponse):
             last_sent = last_data = time.monotonic()
             while not pipeline.done:
                 raw = await self._read(last_sent + PING_INTERVAL - time.monotonic())
-                events = [PING] if raw is None else pipeline.feed(raw)
+                events = [PING] if raw is None else coalesce_deltas(pipeline.feed(raw))
                 now = time.monotonic()
                 if raw and events:
                     last_data = now
