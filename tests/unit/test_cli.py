@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from provider_proxy.cli import app
+from tests.support.fake_upstream import FakeUpstream, Reply
 
 runner = CliRunner()
 
@@ -49,3 +50,20 @@ def test_check_names_a_typo_in_the_config_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--config", str(config), "--env-file", str(tmp_path / "none.env")])
     assert result.exit_code == 2
     assert "api_kye" in result.output
+
+
+def test_check_probe_asks_the_provider_whether_the_key_works(tmp_path: Path, upstream: FakeUpstream) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text(f"OPENAI_API_KEY=sk-test-probekey-0123456789\nOPENAI_BASE_URL={upstream.url}\n")
+    upstream.queue(Reply(json={"object": "list", "data": [{"id": "gpt-4.1"}]}))
+    result = runner.invoke(app, ["check", "--probe", "--env-file", str(env)])
+    assert result.exit_code == 0, result.output
+    assert "answered GET /models" in result.output
+    assert upstream.last.path == "/v1/models"
+    assert upstream.last.headers["Authorization"] == "Bearer sk-test-probekey-0123456789"
+
+    upstream.queue(Reply(status=401, json={"error": {"message": "Incorrect API key provided"}}))
+    result = runner.invoke(app, ["check", "--probe", "--env-file", str(env)])
+    assert result.exit_code == 1
+    assert "HTTP 401" in result.output and "Incorrect API key" in result.output
+    assert "probekey" not in result.output
