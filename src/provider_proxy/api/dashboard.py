@@ -8,7 +8,6 @@ data and are public.
 
 from __future__ import annotations
 
-import hmac
 from pathlib import Path
 from typing import Final
 
@@ -18,7 +17,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from provider_proxy.api.routes import JSON, ProxyState, error_response, new_request_id
+from provider_proxy.api.routes import JSON, ProxyState, error_response, has_proxy_key, new_request_id
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.metrics import CONTENT_TYPE
 from provider_proxy.services.usage.dashboard_data import dashboard_data
@@ -40,16 +39,7 @@ def dashboard_routes() -> list[BaseRoute]:
 def _denied(request: Request) -> Response | None:
     """A 401 unless the request carries PROXY_API_KEY (when one is set)."""
     state: ProxyState = request.app.state.proxy
-    expected = state.config.settings.proxy_api_key
-    if expected is None:
-        return None
-    bearer = request.headers.get("authorization", "")
-    presented = (
-        request.headers.get("x-api-key")
-        or (bearer[7:].strip() if bearer.lower().startswith("bearer ") else "")
-        or request.query_params.get("key", "")
-    )
-    if hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+    if has_proxy_key(request, state.config, query=True):
         return None
     message = f"{request.url.path} requires PROXY_API_KEY: send it as x-api-key, a Bearer token or ?key=..."
     return error_response(ProxyError("authentication_error", message), new_request_id())

@@ -70,9 +70,9 @@ class RequestLog:
 
     def write(self, method: str, path: str, status: int) -> None:
         """The log line; then, for recorded endpoints, the usage record and metrics."""
-        if self.recorder is not None:
-            self.recorder.record(self.usage_record(status))
         elapsed = (time.perf_counter() - self.started) * 1000
+        if self.recorder is not None:
+            self.recorder.record(self.usage_record(status, elapsed))
         tokens = ""
         if self.input_tokens is not None:
             tokens = f" in={self.input_tokens} out={self.output_tokens}"
@@ -91,8 +91,7 @@ class RequestLog:
             retries,
         )
 
-    def usage_record(self, status: int) -> UsageRecord:
-        latency = (time.perf_counter() - self.started) * 1000
+    def usage_record(self, status: int, latency: float) -> UsageRecord:
         ttft = None if self.first_token is None else (self.first_token - self.started) * 1000
         return UsageRecord(
             ts=self.wall_time,
@@ -155,15 +154,23 @@ def guarded(handler: Handler, *, auth: bool = True, record: bool = False) -> Cal
     return endpoint
 
 
-def _authenticate(request: Request, config: ProxyConfig) -> None:
+def has_proxy_key(request: Request, config: ProxyConfig, *, query: bool = False) -> bool:
+    """True when no PROXY_API_KEY is set or the request presents it: as x-api-key, as a Bearer token,
+    or (with `query`, for a browser address bar) as `?key=`."""
     expected = config.settings.proxy_api_key
     if expected is None:
-        return
-    presented = request.headers.get("x-api-key", "")
+        return True
     bearer = request.headers.get("authorization", "")
-    if bearer.lower().startswith("bearer "):
-        presented = presented or bearer[7:].strip()
-    if not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+    presented = (
+        request.headers.get("x-api-key")
+        or (bearer[7:].strip() if bearer.lower().startswith("bearer ") else "")
+        or (request.query_params.get("key", "") if query else "")
+    )
+    return hmac.compare_digest(presented.encode(), expected.get_secret_value().encode())
+
+
+def _authenticate(request: Request, config: ProxyConfig) -> None:
+    if not has_proxy_key(request, config):
         raise ProxyError(
             "authentication_error",
             "invalid x-api-key: this proxy requires the key set in PROXY_API_KEY "
