@@ -62,8 +62,8 @@ def summarize(collapsed: Path, top: int) -> str:
     lines += [f"{100 * n / everything:6.1f}  {name}" for name, n in threads.most_common(6)]
     lines += ["", f"event loop thread: {total} samples; % below are of those", "", "self %  function"]
     lines += [f"{100 * n / total:6.1f}  {name}" for name, n in self_time.most_common(top)]
-    lines += ["", "incl %  function (provider_proxy, starlette, uvicorn, aiohttp)"]
-    interesting = ("provider_proxy", "starlette", "uvicorn", "aiohttp", "logging")
+    lines += ["", "incl %  function (provider_proxy, starlette, uvicorn, httptools)"]
+    interesting = ("provider_proxy", "starlette", "uvicorn", "httptools", "logging")
     picked = [(name, n) for name, n in inclusive.most_common() if any(k in name for k in interesting)]
     lines += [f"{100 * n / total:6.1f}  {name}" for name, n in picked[:top]]
     return "\n".join(lines)

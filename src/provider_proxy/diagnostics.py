@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from provider_proxy.config.proxy_config import Provider, ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
+from provider_proxy.services.http1 import HttpClient, HttpError, prepare
 from provider_proxy.services.routing import Router
 from provider_proxy.services.upstream import error_detail, request_headers
 from provider_proxy.utils.logging import redact
@@ -72,23 +71,24 @@ def check_config(settings: Settings) -> list[Finding]:
     return findings
 
 
-async def _probe(session: aiohttp.ClientSession, provider: Provider, secrets: tuple[str, ...]) -> Finding:
+async def _probe(client: HttpClient, provider: Provider, secrets: tuple[str, ...]) -> Finding:
     try:
-        async with session.get(provider.models_url, headers=request_headers(provider)) as response:
-            raw = await response.read()
-            if response.status == 200:
-                return Finding("ok", f"provider {provider.name!r} answered GET /models")
-            detail = redact(error_detail(raw), secrets)
-            return Finding("error", f"provider {provider.name!r}: GET /models -> HTTP {response.status}: {detail}")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return Finding(
-            "error",
-            f"provider {provider.name!r}: cannot reach {provider.base_url}: {exc or type(exc).__name__}",
-        )
+        target = prepare("GET", provider.models_url, request_headers(provider).items())
+        response = await client.request(target, b"")
+        raw = await response.read()
+    except (HttpError, TimeoutError, ValueError) as exc:
+        detail = redact(str(exc) or type(exc).__name__, secrets)
+        return Finding("error", f"provider {provider.name!r}: cannot reach {provider.base_url}: {detail}")
+    if response.status == 200:
+        return Finding("ok", f"provider {provider.name!r} answered GET /models")
+    detail = redact(error_detail(raw), secrets)
+    return Finding("error", f"provider {provider.name!r}: GET /models -> HTTP {response.status}: {detail}")
 
 
 async def probe_providers(settings: Settings) -> list[Finding]:
     config = build_config(settings)
-    timeout = aiohttp.ClientTimeout(total=15)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        return [await _probe(session, provider, config.secrets) for provider in config.providers.values()]
+    client = HttpClient(connect_timeout=15, read_timeout=15)
+    try:
+        return [await _probe(client, provider, config.secrets) for provider in config.providers.values()]
+    finally:
+        await client.close()

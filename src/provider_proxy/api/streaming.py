@@ -11,13 +11,11 @@ written when the stream ends, with its token counts.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterable
 from typing import Final
 
-import aiohttp
 import msgspec
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -27,6 +25,7 @@ from provider_proxy.conversion.request import Translation
 from provider_proxy.errors import ProxyError, UpstreamError
 from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.models.openai import ChatCompletionChunk
+from provider_proxy.services.http1 import HttpError, Response
 from provider_proxy.services.routing import Route
 from provider_proxy.services.streaming import PING, Event, StreamTranslator, chunk_error, coalesce_deltas
 from provider_proxy.services.token_counting import estimate_input_tokens
@@ -129,7 +128,7 @@ class AnthropicEventStream(StreamingResponse):
     def __init__(
         self,
         translator: StreamTranslator,
-        upstream: aiohttp.ClientResponse,
+        upstream: Response,
         log: RequestLog,
         secrets: tuple[str, ...] = (),
         stall_timeout: float = 600.0,
@@ -152,18 +151,11 @@ class AnthropicEventStream(StreamingResponse):
                 in_flight.dec()
             # A client disconnect cancels the body mid-flight: close the upstream at once.
             await self._body.aclose()
-            self._release()
+            self._upstream.close()
             usage = self._pipeline.translator.usage
             self._log.input_tokens, self._log.output_tokens = usage["input_tokens"], usage["output_tokens"]
             self._log.cache_read_tokens = usage["cache_read_input_tokens"]
             self._log.write(scope.get("method", "POST"), scope.get("path", "/v1/messages"), self.status_code)
-
-    def _release(self) -> None:
-        """Back to the pool after a complete body; otherwise the connection is dropped."""
-        if self._upstream.content.is_eof():
-            self._upstream.release()
-        else:
-            self._upstream.close()
 
     async def _stream(self) -> AsyncGenerator[bytes, None]:
         pipeline = self._pipeline
@@ -192,7 +184,7 @@ class AnthropicEventStream(StreamingResponse):
             internal = f"Internal proxy error; see the proxy log for {self._log.request_id}"
             yield _frames(self._observe(pipeline.fail(ProxyError("api_error", internal))))
         finally:
-            self._release()
+            self._upstream.close()  # a complete answer has gone back to the pool; an unfinished one is dropped
 
     def _observe(self, events: list[Event]) -> list[Event]:
         """Note the first content delta (time to first token) and how the stream ended, for the usage record."""
@@ -210,14 +202,8 @@ class AnthropicEventStream(StreamingResponse):
     async def _read(self, wait: float) -> bytes | None:
         """The next bytes from upstream (b"" at the end), or None when it stayed silent for `wait`."""
         try:
-            async with asyncio.timeout(max(wait, 0)):
-                return await self._upstream.content.readany()
-        except aiohttp.ClientError as exc:
-            detail = "read timed out" if isinstance(exc, aiohttp.ServerTimeoutError) else str(exc) or type(exc).__name__
-            raise UpstreamError("api_error", f"Upstream stream broke off: {detail}", status=502) from None
-        except TimeoutError:
-            return None
-        except OSError as exc:
+            return await self._upstream.readany(max(wait, 0))
+        except HttpError as exc:
             raise UpstreamError("api_error", f"Upstream stream broke off: {exc}", status=502) from None
 
 

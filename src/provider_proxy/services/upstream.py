@@ -8,23 +8,19 @@ the first byte of an answer: connection failures, 429 and 502/503/504, with back
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
-import aiohttp
 import msgspec
 import orjson
-from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from provider_proxy.config.proxy_config import Provider
 from provider_proxy.config.settings import Settings
 from provider_proxy.errors import UpstreamError, from_upstream_status
 from provider_proxy.models.openai import ChatCompletion
+from provider_proxy.services.http1 import ConnectError, HttpClient, HttpError, Response, Target, prepare
 from provider_proxy.utils.logging import redact
 
 logger = logging.getLogger(__name__)
@@ -33,10 +29,8 @@ _RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER: Final = 10.0
 _DETAIL_LIMIT: Final = 600
 _USER_AGENT: Final = "claude-code-provider-proxy"
-_LARGE_BODY: Final = 1 << 20
 _MAX_TARGETS: Final = 256
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
-T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -105,103 +99,72 @@ class UpstreamClient:
     def __init__(self, settings: Settings, secrets: tuple[str, ...] = ()) -> None:
         self._settings = settings
         self._secrets = secrets
-        self._session: aiohttp.ClientSession | None = None
-        # Parsed once per (provider, model): aiohttp would otherwise parse the URL and merge headers per call.
-        self._targets: dict[tuple[str, str], tuple[URL, CIMultiDictProxy[str]]] = {}
+        self._http: HttpClient | None = None
+        # Prepared once per (provider, model): the request line and headers are the same every call.
+        self._targets: dict[tuple[str, str], Target] = {}
 
-    def _target(self, provider: Provider, model: str) -> tuple[URL, CIMultiDictProxy[str]]:
+    def _target(self, provider: Provider, model: str) -> Target:
         key = (provider.name, model)
         target = self._targets.get(key)
         if target is None:
             if len(self._targets) >= _MAX_TARGETS:  # pass-through model names come from clients: stay bounded
                 self._targets.clear()
-            target = URL(chat_url(provider, model)), CIMultiDictProxy(CIMultiDict(request_headers(provider)))
+            try:
+                target = prepare("POST", chat_url(provider, model), request_headers(provider).items())
+            except ValueError as exc:
+                raise UpstreamError(
+                    "api_error", f"Cannot call upstream provider {provider.name!r}: {exc}", status=500
+                ) from None
             self._targets[key] = target
         return target
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60)
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=self._settings.connect_timeout,
-            sock_read=self._settings.request_timeout,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=timeout,
-            json_serialize=lambda obj: orjson.dumps(obj).decode(),
-            skip_auto_headers=("User-Agent",),
-            # Upstream APIs authenticate with headers, not cookies: skip the per-request jar work.
-            cookie_jar=aiohttp.DummyCookieJar(),
+        self._http = HttpClient(
+            connect_timeout=self._settings.connect_timeout, read_timeout=self._settings.request_timeout
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def http(self) -> HttpClient:
+        if self._http is None:
             raise RuntimeError("UpstreamClient.start() was not awaited")
-        return self._session
+        return self._http
 
     async def complete(self, provider: Provider, model: str, body: bytes, outcome: Outcome) -> ChatCompletion:
         """A non-streaming completion."""
+        response = await self._send(provider, model, body, outcome, whole=True)
+        raw = await response.read()
+        try:
+            return _completion_decoder.decode(raw)
+        except msgspec.DecodeError:
+            snippet = redact(raw[:200].decode("utf-8", "replace"), self._secrets)
+            raise UpstreamError(
+                "api_error",
+                f"Upstream provider answered HTTP 200 with a body that is not a chat completion: {snippet!r}",
+                status=502,
+            ) from None
 
-        async def read(response: aiohttp.ClientResponse) -> ChatCompletion:
-            raw = await response.read()
-            try:
-                return _completion_decoder.decode(raw)
-            except msgspec.DecodeError:
-                snippet = redact(raw[:200].decode("utf-8", "replace"), self._secrets)
-                raise UpstreamError(
-                    "api_error",
-                    f"Upstream provider answered HTTP 200 with a body that is not a chat completion: {snippet!r}",
-                    status=502,
-                ) from None
-
-        return await self._with_retries(provider, model, body, outcome, read)
-
-    async def open_stream(
-        self, provider: Provider, model: str, body: bytes, outcome: Outcome
-    ) -> aiohttp.ClientResponse:
+    async def open_stream(self, provider: Provider, model: str, body: bytes, outcome: Outcome) -> Response:
         """A streaming completion whose status was 200; the caller reads and closes it."""
+        return await self._send(provider, model, body, outcome, whole=False)
 
-        async def keep(response: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
-            return response
-
-        return await self._with_retries(provider, model, body, outcome, keep, release=False)
-
-    async def _with_retries(
-        self,
-        provider: Provider,
-        model: str,
-        body: bytes,
-        outcome: Outcome,
-        handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
-        release: bool = True,
-    ) -> T:
-        url, headers = self._target(provider, model)
+    async def _send(self, provider: Provider, model: str, body: bytes, outcome: Outcome, *, whole: bool) -> Response:
+        """An answer with status 200, after retries of connection failures, 429 and 502/503/504."""
+        target = self._target(provider, model)
         attempt = 0
         while True:
             try:
-                # aiohttp warns that large raw bytes block the loop; a stream of them does not.
-                data = body if len(body) < _LARGE_BODY else io.BytesIO(body)
-                response = await self.session.post(url, data=data, headers=headers)
-            except (aiohttp.ClientError, TimeoutError) as exc:
+                response = await self.http.request(target, body, whole=whole)
+            except (HttpError, TimeoutError) as exc:
                 error = self._transport_error(exc, provider)
                 delay = _retry_delay(attempt, None)
             else:
                 if response.status == 200:
-                    try:
-                        return await handle(response)
-                    except (aiohttp.ClientError, TimeoutError) as exc:
-                        response.release()
-                        raise self._transport_error(exc, provider) from None
-                    finally:
-                        if release:
-                            response.release()
+                    return response
                 raw = await self._read_error(response)
                 retry_after = response.headers.get("retry-after")
                 error = from_upstream_status(response.status, redact(error_detail(raw), self._secrets), retry_after)
@@ -215,27 +178,27 @@ class UpstreamClient:
             logger.info("upstream %s failed (%s); retry %d in %.2fs", provider.name, error.message, attempt, delay)
             await asyncio.sleep(delay)
 
-    async def _read_error(self, response: aiohttp.ClientResponse) -> bytes:
+    async def _read_error(self, response: Response) -> bytes:
         try:
-            return await response.read()
-        except (aiohttp.ClientError, TimeoutError):
+            return await response.read(self._settings.request_timeout)
+        except (HttpError, TimeoutError):
             return b""
         finally:
-            response.release()
+            response.close()
 
     def _transport_error(self, exc: BaseException, provider: Provider) -> UpstreamError:
-        if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        if isinstance(exc, TimeoutError):
             return UpstreamError(
                 "timeout_error",
                 f"Upstream provider {provider.name!r} did not answer within the time limit "
                 f"(REQUEST_TIMEOUT={self._settings.request_timeout:g}s, CONNECT_TIMEOUT="
                 f"{self._settings.connect_timeout:g}s)",
             )
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, ConnectError):
             return UpstreamError(
                 "api_error",
                 f"Could not connect to upstream provider {provider.name!r} at {provider.base_url}: "
-                f"{exc.os_error.strerror or exc.os_error}",
+                f"{exc.error.strerror or exc.error}",
                 status=502,
             )
         detail = redact(str(exc) or type(exc).__name__, self._secrets)
