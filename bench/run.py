@@ -429,11 +429,12 @@ class Bench:
         assert self.upstream is not None
         body = bodies.build("small").anthropic
         rows = []
-        base = None
+        base: tuple[float, float] | None = None
         for count in (1, 2):
             server = servers.start_ours(self.upstream.port, None, workers=count, log_level=self.args.log_level)
             try:
                 time.sleep(1.0 if count > 1 else 0.2)
+                cpu, wall = server.cpu_seconds(), time.monotonic()
                 result = run(
                     load(
                         self.via(server, body),
@@ -443,13 +444,26 @@ class Bench:
                         warmup=0.5,
                     )
                 )
+                cores = (server.cpu_seconds() - cpu) / (time.monotonic() - wall)
             finally:
                 server.stop()
-            base = base or result.rate()
-            rows.append([str(count), f"{result.rate():,.0f}", f"{result.rate() / base:.2f}", str(result.errors)])
+            base = base or (result.rate(), result.rate() / cores)
+            per_core = result.rate() / cores
+            rows.append(
+                [
+                    str(count),
+                    f"{result.rate():,.0f}",
+                    f"{result.rate() / base[0]:.2f}",
+                    f"{cores:.2f}",
+                    f"{per_core:,.0f}",
+                    f"{per_core / base[1]:.2f}",
+                    str(result.errors),
+                ]
+            )
         self.report.table(
-            "e. `serve --workers N`, small body, concurrency 64, unpinned (req/s)",
-            ["workers", "req/s", "vs 1 worker", "errors"],
+            "e. `serve --workers N`, small body, concurrency 64, unpinned (req/s; the load client and the "
+            "upstream share the machine's cores, so read req/s per busy proxy core)",
+            ["workers", "req/s", "vs 1 worker", "proxy cores busy", "req/s per busy core", "vs 1 worker", "errors"],
             rows,
         )
 

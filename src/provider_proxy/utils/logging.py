@@ -58,6 +58,8 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    # Nor file and line: without a source file logging skips the stack walk (findCaller) per record.
+    logging._srcfile = None
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
