@@ -26,10 +26,12 @@ def main() -> int:
     parser.add_argument("--after", type=Path, default=Path("src"))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", choices=("latency", "throughput", "streaming"), help="one section per round")
+    parser.add_argument("--latency-n", type=int, default=400, help="requests per latency sample (tails: 2000+)")
     ab = parser.parse_args()
     args = parse(["--peers", "none", "--no-workers"])
     bench = Bench(args)
-    bench.sizes.latency_n, bench.sizes.stream_n, bench.sizes.stream_c64_n = 400, 60, 320
+    bench.sizes.latency_n, bench.sizes.stream_n, bench.sizes.stream_c64_n = ab.latency_n, 60, 320
     bench.sizes.throughput_s = 4.0
     bench.start_upstream_only()
     assert bench.upstream is not None
@@ -39,10 +41,11 @@ def main() -> int:
             server.name = name
             bench.proxies.append(server)
         bench.check_answers()
+        sections = {"latency": bench.latency, "throughput": bench.throughput, "streaming": bench.streaming}
         for _ in range(ab.rounds):
-            bench.latency()
-            bench.throughput()
-            bench.streaming()
+            for name, section in sections.items():
+                if ab.only in (None, name):
+                    section()
     finally:
         bench.stop()
     text = bench.report.render(f"## A/B: before = {ab.before}, after = {ab.after}")

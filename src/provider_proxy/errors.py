@@ -82,10 +82,15 @@ _UPSTREAM_STATUS: Final[dict[int, tuple[str, int, str]]] = {
 }
 
 
-def from_upstream_status(status: int, detail: str, retry_after: str | None = None) -> UpstreamError:
-    """Build the error for an upstream answer with an error status."""
+def from_upstream_status(
+    status: int, detail: str, retry_after: str | None = None, location: str | None = None
+) -> UpstreamError:
+    """Build the error for an upstream answer with an error status (or a redirect, which is not followed)."""
     if status in _UPSTREAM_STATUS:
         error_type, our_status, hint = _UPSTREAM_STATUS[status]
+    elif 300 <= status < 400:
+        error_type, our_status = "invalid_request_error", 400
+        hint = f"the provider redirects to {location}; set its base URL to that address" if location else ""
     elif status >= 500:
         error_type, our_status, hint = "api_error", 500, ""
     else:

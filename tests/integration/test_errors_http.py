@@ -127,6 +127,14 @@ def test_upstream_error_statuses_map_to_anthropic_errors(
     assert f"HTTP {status}" in message
 
 
+def test_a_redirecting_provider_is_reported_with_where_it_points(proxy: ProxyServer, upstream: FakeUpstream) -> None:
+    moved = "https://api.example.com/v2/chat/completions"
+    upstream.queue(Reply(status=308, body=b"", headers={"Location": moved}))
+    message = assert_error(post(proxy, VALID), 400, "invalid_request_error", "HTTP 308")
+    assert f"redirects to {moved}" in message
+    assert len(upstream.requests) == 1  # not followed
+
+
 def test_rate_limit_keeps_retry_after(proxy: ProxyServer, upstream: FakeUpstream) -> None:
     upstream.queue(Reply(status=429, json={"error": {"message": "slow down"}}, headers={"retry-after": "30"}))
     response = post(proxy, VALID)

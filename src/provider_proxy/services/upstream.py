@@ -166,8 +166,10 @@ class UpstreamClient:
                 if response.status == 200:
                     return response
                 raw = await self._read_error(response)
-                retry_after = response.headers.get("retry-after")
-                error = from_upstream_status(response.status, redact(error_detail(raw), self._secrets), retry_after)
+                headers = response.headers
+                retry_after = headers.get("retry-after")
+                detail = redact(error_detail(raw), self._secrets)
+                error = from_upstream_status(response.status, detail, retry_after, headers.get("location"))
                 if response.status not in _RETRY_STATUSES:
                     raise error
                 delay = _retry_delay(attempt, retry_after)
