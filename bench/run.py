@@ -50,7 +50,7 @@ class Sizes:
     def for_mode(cls, quick: bool, soak: float | None) -> Sizes:
         if quick:
             return cls(40, 10, 64, 1.0, 16, 32, soak if soak is not None else 2.0, 5)
-        return cls(1000, 200, 640, 8.0, 64, 256, soak if soak is not None else 600.0, 50)
+        return cls(3000, 200, 640, 8.0, 64, 256, soak if soak is not None else 600.0, 50)
 
 
 @dataclass
