@@ -96,9 +96,9 @@ class Bench:
         self.proxies.append(servers.start_ours(self.upstream.port, proxy_cpu, log_level=self.args.log_level))
         wanted = self.args.peers.split(",") if self.args.peers not in ("none", "") else []
         if self.args.peers == "auto":
-            wanted = ["litellm", "ccr"]
+            wanted = ["floor", "litellm", "ccr"]
         for peer in wanted:
-            start = {"litellm": servers.start_litellm, "ccr": servers.start_ccr}[peer]
+            start = {"floor": servers.start_floor, "litellm": servers.start_litellm, "ccr": servers.start_ccr}[peer]
             started = start(self.upstream.port, proxy_cpu)
             if isinstance(started, tuple):
                 self.report.notes.append(f"{peer} skipped: {started[1]}")
@@ -136,7 +136,7 @@ class Bench:
         for stream in (False, True):
             results = run(paired(self.targets("small", stream), requests=1, seconds=60, warmup=0))
             for name, result in results.items():
-                if name == "direct":
+                if name in ("direct", "floor"):  # the floor passes the upstream's OpenAI answer through
                     continue
                 want = b"message_stop" if stream else b'"type":"message"'
                 compact = result.last_body.replace(b" ", b"")

@@ -190,6 +190,18 @@ def start_ours(
     return server
 
 
+def start_floor(upstream_port: int, cpu: int | None) -> Server | tuple[None, str]:
+    """bench/floor.py: aiohttp server + client with one orjson round trip, the least a Python proxy does."""
+    port = free_port()
+    upstream = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
+    cmd = [sys.executable, str(ROOT / "bench" / "floor.py"), "--port", str(port), "--upstream", upstream]
+    workdir = Path(tempfile.mkdtemp())
+    server = _spawn("floor", cmd, port, "/v1/messages", _base_env(), cpu, workdir)
+    if server is None:
+        return None, f"the floor proxy did not start; see its log under {workdir}"
+    return server
+
+
 def start_litellm(upstream_port: int, cpu: int | None) -> Server | tuple[None, str]:
     exe = PEERS_DIR / "litellm" / "bin" / "litellm"
     if not exe.exists():
