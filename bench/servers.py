@@ -164,7 +164,12 @@ def start_upstream(cpu: int | None, chunks: int = 100, delay_ms: float = 0.0) ->
 
 
 def start_ours(
-    upstream_port: int, cpu: int | None, workers: int = 1, log_level: str = "INFO", source: Path | None = None
+    upstream_port: int,
+    cpu: int | None,
+    workers: int = 1,
+    log_level: str = "INFO",
+    source: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two)."""
     port = free_port()
@@ -179,6 +184,7 @@ def start_ours(
     }
     if source is not None:
         env["PYTHONPATH"] = str(source)
+    env |= extra_env or {}
     exe = Path(sys.executable).parent / "provider-proxy"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "provider_proxy"]
     workdir = Path(tempfile.mkdtemp())
