@@ -129,11 +129,19 @@ def test_settings_come_from_env_and_dotenv(tmp_path: Path, monkeypatch: pytest.M
         ('[[routes]]\nmatch = "*"\nprovider = "nowhere"\n', "routes[0].provider"),
         ('[providers.x]\nbase_url = "http://h/v1"\nkind = "strange"\n', "providers.x.kind"),
         ("not toml = = =", "not valid TOML"),
+        ('[providers.x]\nbase_url = "http://h/v1"\nheaders = { "X-Title" = "a\\r\\nInjected: 1" }\n', "X-Title"),
     ],
 )
 def test_config_file_is_strict_and_names_the_problem(tmp_path: Path, toml: str, named: str) -> None:
     with pytest.raises(ConfigError, match=named.replace("[", r"\[")):
         router(tmp_path, toml)
+
+
+def test_api_keys_lose_stray_whitespace_and_refuse_inner_line_breaks(tmp_path: Path) -> None:
+    config = build_config(load_settings(env_file=None, openai_api_key="sk-test-0123456789\r\n"))
+    assert config.providers["default"].api_key == "sk-test-0123456789"
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY: the API key contains a space or line break"):
+        build_config(load_settings(env_file=None, openai_api_key="sk-test-01234\nInjected: yes"))
 
 
 def test_missing_config_file_is_reported(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provider_proxy.config.settings import ConfigError, Settings
 from provider_proxy.providers.profiles import PROFILES, ProviderProfile, detect_profile
@@ -44,6 +44,14 @@ class ProviderEntry(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     api_version: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not name or any(c in name for c in ":\r\n\0 ") or any(c in value for c in "\r\n\0"):
+                raise ValueError(f"header {name!r} cannot be sent: no line breaks, and no colon in the name")
+        return headers
 
 
 class RouteEntry(_Strict):
@@ -133,6 +141,17 @@ def _read_file(path: Path) -> ConfigFile:
         raise ConfigError(f"{path}: " + "; ".join(problems)) from None
 
 
+def _api_key(key: str | None, source: str) -> str | None:
+    """The key as it will be sent: surrounding whitespace (a stray CR from a Windows .env) dropped;
+    a line break or space inside would split the Authorization header, so it is refused here."""
+    if key is None:
+        return None
+    key = key.strip()
+    if any(c.isspace() or c == "\0" for c in key):
+        raise ConfigError(f"{source}: the API key contains a space or line break")
+    return key or None
+
+
 def _file_provider(name: str, entry: ProviderEntry) -> Provider:
     if not entry.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"providers.{name}.base_url: must start with http:// or https://")
@@ -142,7 +161,7 @@ def _file_provider(name: str, entry: ProviderEntry) -> Provider:
     return Provider(
         name=name,
         base_url=entry.base_url.rstrip("/"),
-        api_key=key,
+        api_key=_api_key(key, source),
         profile=_profile(entry.kind, entry.base_url, f"providers.{name}.kind"),
         headers=tuple(entry.headers.items()),
         api_version=entry.api_version,
@@ -153,10 +172,11 @@ def _file_provider(name: str, entry: ProviderEntry) -> Provider:
 
 def build_config(settings: Settings) -> ProxyConfig:
     file = _read_file(settings.config_file) if settings.config_file else ConfigFile()
+    default_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     default = Provider(
         name=DEFAULT_PROVIDER,
         base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        api_key=_api_key(default_key, "OPENAI_API_KEY"),
         profile=_profile(settings.provider_kind, settings.openai_base_url, "PROVIDER_KIND"),
         api_version=settings.azure_api_version,
         max_output_tokens=settings.max_output_tokens,

@@ -109,12 +109,8 @@ class UpstreamClient:
         if target is None:
             if len(self._targets) >= _MAX_TARGETS:  # pass-through model names come from clients: stay bounded
                 self._targets.clear()
-            try:
-                target = prepare("POST", chat_url(provider, model), request_headers(provider).items())
-            except ValueError as exc:
-                raise UpstreamError(
-                    "api_error", f"Cannot call upstream provider {provider.name!r}: {exc}", status=500
-                ) from None
+            # Base URLs and headers were checked when the configuration was loaded.
+            target = prepare("POST", chat_url(provider, model), request_headers(provider).items())
             self._targets[key] = target
         return target
 
