@@ -181,11 +181,12 @@ class Response:
 
     async def read(self, timeout: float = 600.0) -> bytes:
         """The whole (remaining) body; TimeoutError when nothing arrives for `timeout` seconds."""
-        await self._complete(timeout)
+        await self._arrival(timeout, whole=True)
         return self._take()
 
-    async def _complete(self, timeout: float) -> None:
-        while not self.complete:
+    async def _arrival(self, timeout: float, *, whole: bool) -> None:
+        """Until the headers (or, with `whole`, the entire body) arrived; TimeoutError after `timeout` of silence."""
+        while not (self.complete if whole else self.status):
             if self._error is not None:
                 raise self._error
             if self._conn is not None:
@@ -213,14 +214,6 @@ class Response:
         self._chunks = []
         self._size = 0
         return data
-
-    async def _headers(self, timeout: float) -> None:
-        while not self.status:
-            if self._error is not None:
-                raise self._error
-            if not await self._wait(timeout):
-                self.close()
-                raise TimeoutError
 
     def close(self) -> None:
         """Done with this answer: a connection still reading an unfinished body is closed, not reused."""
@@ -276,12 +269,6 @@ class _Connection(asyncio.Protocol):
         detail = f": {exc}" if exc else ""
         response._fail(Disconnected(f"the upstream closed the connection{detail}", received=bool(response.status)))
 
-    def pause_writing(self) -> None:  # big request bodies: the transport buffers them
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
     # -- httptools callbacks --
 
     def on_message_begin(self) -> None:
@@ -324,6 +311,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         response = self.response = Response(self, self._client.loop)
         self.used += 1
+        # No write-side flow control: a big request body waits in the transport's buffer, already in memory.
         self._transport.writelines((target.head, b"%d\r\n\r\n" % len(body), body))
         return response
 
@@ -385,10 +373,7 @@ class HttpClient:
             reused = conn.used > 0
             response = conn.send(target, body)
             try:
-                if whole:
-                    await response._complete(self.read_timeout)
-                else:
-                    await response._headers(self.read_timeout)
+                await response._arrival(self.read_timeout, whole=whole)
             except Disconnected as exc:
                 if reused and not exc.received and not fresh:
                     continue  # the server had closed this idle connection: once more on a new one
