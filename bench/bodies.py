@@ -78,7 +78,7 @@ def openai_equivalent(request: dict[str, Any]) -> bytes:
     """The upstream body our proxy builds for `request` (so direct and proxied runs move the same bytes)."""
     import orjson
 
-    from provider_proxy.api.decoding import decode_request
+    from provider_proxy.api.body import decode_request
     from provider_proxy.config.proxy_config import build_config
     from provider_proxy.config.settings import Settings
     from provider_proxy.conversion.request import to_openai

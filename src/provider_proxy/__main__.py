@@ -1,3 +1,3 @@
-from provider_proxy.cli import main
+from provider_proxy.cli.commands import main
 
 main()

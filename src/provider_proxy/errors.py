@@ -5,10 +5,10 @@ The tree is deliberately flat:
     ProxyError                  carries the Anthropic error type, HTTP status and a message
       UpstreamError             the provider answered with an error status, or not at all
 
-Anything raised inside the proxy ends up rendered by `error_body`, so a client always sees
-`{"type": "error", "error": {"type": ..., "message": ...}}`.  Upstream statuses are mapped to
-Anthropic error types in one table (`_UPSTREAM_STATUS`); transport failures are converted once,
-in `services.upstream`.
+Anything raised inside the proxy ends up as one `error_payload`, so a client always sees
+`{"type": "error", "error": {"type": ..., "message": ...}}` (as a response body or a stream event).
+Upstream statuses are mapped to Anthropic error types in one table (`_UPSTREAM_STATUS`); transport
+failures are converted once, in `services.upstream`; whatever else escapes becomes `internal_error`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import Final
 
 import orjson
 
+from provider_proxy.models.anthropic_output import ErrorBody, ErrorType
+
 # Anthropic's error types and the status each one is served with.
-ERROR_STATUS: Final[dict[str, int]] = {
+ERROR_STATUS: Final[dict[ErrorType, int]] = {
     "invalid_request_error": 400,
     "authentication_error": 401,
     "billing_error": 402,
@@ -37,7 +39,7 @@ class ProxyError(Exception):
 
     def __init__(
         self,
-        error_type: str,
+        error_type: ErrorType,
         message: str,
         *,
         status: int | None = None,
@@ -58,8 +60,13 @@ class UpstreamError(ProxyError):
     """The provider failed: an error status, a broken body, a timeout or a refused connection."""
 
 
+def internal_error(request_id: str) -> ProxyError:
+    """What a client sees when the proxy itself failed; the traceback is in the log under `request_id`."""
+    return ProxyError("api_error", f"Internal proxy error; see the proxy log for {request_id}")
+
+
 # Upstream HTTP status -> (Anthropic error type, status we answer with, hint for the user).
-_UPSTREAM_STATUS: Final[dict[int, tuple[str, int, str]]] = {
+_UPSTREAM_STATUS: Final[dict[int, tuple[ErrorType, int, str]]] = {
     400: ("invalid_request_error", 400, ""),
     401: (
         "authentication_error",
@@ -86,6 +93,7 @@ def from_upstream_status(
     status: int, detail: str, retry_after: str | None = None, location: str | None = None
 ) -> UpstreamError:
     """Build the error for an upstream answer with an error status (or a redirect, which is not followed)."""
+    error_type: ErrorType
     if status in _UPSTREAM_STATUS:
         error_type, our_status, hint = _UPSTREAM_STATUS[status]
     elif 300 <= status < 400:
@@ -104,9 +112,10 @@ def from_upstream_status(
     return UpstreamError(error_type, message, status=our_status, headers=headers)
 
 
-def error_payload(error_type: str, message: str) -> dict[str, object]:
-    return {"type": "error", "error": {"type": error_type, "message": message}}
+def error_payload(error: ProxyError) -> ErrorBody:
+    """The one Anthropic error shape: a response body, or the `error` event that ends a stream."""
+    return {"type": "error", "error": {"type": error.error_type, "message": error.message}}
 
 
 def error_body(error: ProxyError) -> bytes:
-    return orjson.dumps(error_payload(error.error_type, error.message))
+    return orjson.dumps(error_payload(error))

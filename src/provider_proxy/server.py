@@ -17,9 +17,9 @@ from typing import Any
 
 import uvicorn
 
+from provider_proxy.app import create_app
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import Settings
-from provider_proxy.main import create_app
 from provider_proxy.utils.logging import configure_logging
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from provider_proxy.api.decoding import decode_request
+from provider_proxy.api.body import decode_request
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import KNOWN_BLOCK_TYPES, MessagesRequest
 from tests.e2e.conftest import ClaudeRun

@@ -12,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from provider_proxy.api import streaming
+from provider_proxy.api import sse_response as streaming
 from provider_proxy.utils.sse import SSEDecoder
 from tests.support.fake_upstream import FakeUpstream, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer

@@ -8,8 +8,8 @@ import time
 
 import uvicorn
 
+from provider_proxy.app import create_app
 from provider_proxy.config.settings import Settings
-from provider_proxy.main import create_app
 
 
 class ProxyServer:

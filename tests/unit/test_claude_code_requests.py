@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from provider_proxy.api.decoding import decode_request
+from provider_proxy.api.body import decode_request
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import MessagesRequest
 from tests.support.claude_code_fields import ACCOUNTED_FIELDS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from provider_proxy.cli import app
+from provider_proxy.cli.commands import app
 from tests.support.fake_upstream import FakeUpstream, Reply
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ import zlib
 import brotli
 import pytest
 
-from provider_proxy.api.decoding import decode_request, decompress
+from provider_proxy.api.body import decode_request, decompress
 from provider_proxy.conversion.signatures import (
     id_with_thought_signature,
     read_thinking_signature,

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 
-from provider_proxy.api.streaming import EventPipeline
+from provider_proxy.api.sse_response import EventPipeline
 from provider_proxy.conversion.request import Translation
+from provider_proxy.conversion.stream import StreamTranslator, coalesce_deltas
+from provider_proxy.conversion.stream_text import ArgumentStream, ThinkTags
 from provider_proxy.conversion.tools import ToolNames
 from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, Delta, FunctionCall, ToolCall
-from provider_proxy.services.stream_text import ArgumentStream, ThinkTags
-from provider_proxy.services.streaming import StreamTranslator, coalesce_deltas
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "streams"
 CASES = sorted(path.name for path in FIXTURES.iterdir())

@@ -51,7 +51,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def usage(*args: str) -> str:
-    from provider_proxy.cli import app
+    from provider_proxy.cli.commands import app
 
     result = runner.invoke(app, ["usage", "--env-file", "none.env", *args])
     assert result.exit_code == 0, result.output
@@ -80,7 +80,7 @@ def test_table_report_shows_the_breakdown_and_totals(data_dir: Path) -> None:
 
 
 def test_a_bad_since_value_exits_with_a_hint(data_dir: Path) -> None:
-    from provider_proxy.cli import app
+    from provider_proxy.cli.commands import app
 
     result = runner.invoke(app, ["usage", "--env-file", "none.env", "--since", "yesterday"])
     assert result.exit_code == 2
@@ -88,7 +88,7 @@ def test_a_bad_since_value_exits_with_a_hint(data_dir: Path) -> None:
 
 
 def test_prices_in_the_config_file_are_strict(tmp_path: Path) -> None:
-    from provider_proxy.cli import app
+    from provider_proxy.cli.commands import app
 
     config = tmp_path / "proxy.toml"
     config.write_text('[prices."gpt-4.1"]\ninput_per_mtk = 2.0\n')

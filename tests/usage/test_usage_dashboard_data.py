@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provider_proxy.services.usage.dashboard_data import MAX_BUCKETS, bucket_seconds, dashboard_data, percentile
+from provider_proxy.dashboard.data import MAX_BUCKETS, bucket_seconds, dashboard_data, percentile
 from provider_proxy.services.usage.period import Period
 from provider_proxy.services.usage.store import UsageStore
 from tests.support.usage_data import record

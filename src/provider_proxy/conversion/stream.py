@@ -38,9 +38,9 @@ from provider_proxy.conversion.signatures import (
     id_with_thought_signature,
     thinking_signature,
 )
+from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind, ThinkTags
 from provider_proxy.errors import UpstreamError, from_upstream_status
 from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, ErrorObject, ToolCall, Usage
-from provider_proxy.services.stream_text import ArgumentStream, BlockKind, ThinkTags
 
 Event = dict[str, Any]
 PING: Final[Event] = {"type": "ping"}

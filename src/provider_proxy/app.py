@@ -12,8 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from provider_proxy.api.dashboard import dashboard_routes
-from provider_proxy.api.routes import (
+from provider_proxy.api.handlers import (
     ProxyState,
     count_tokens,
     error_response,
@@ -24,10 +23,11 @@ from provider_proxy.api.routes import (
 )
 from provider_proxy.config.proxy_config import ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
+from provider_proxy.dashboard.routes import dashboard_routes
 from provider_proxy.errors import ProxyError
+from provider_proxy.services.recorder import UsageRecorder
 from provider_proxy.services.routing import Router
 from provider_proxy.services.upstream import UpstreamClient
-from provider_proxy.services.usage.recorder import UsageRecorder
 
 _HTTP_ERRORS = {404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large"}
 

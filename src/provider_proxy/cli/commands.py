@@ -62,7 +62,7 @@ def check(
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
     """Validate the configuration and say what is missing or wrong."""
-    from provider_proxy.diagnostics import check_config, probe_providers
+    from provider_proxy.cli.check import check_config, probe_providers
 
     settings = _settings(env_file, config_file=config)
     try:
@@ -94,7 +94,7 @@ def code(
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
     """Run Claude Code through the proxy (started in the background if it is not running)."""
-    from provider_proxy import launcher
+    from provider_proxy.cli import code as launcher
 
     settings = _settings(env_file, config_file=config)
     launch = launcher.launch_for(settings)
@@ -136,7 +136,7 @@ def usage(
     """Usage totals and a breakdown over a period; with cost when the config file has [prices]."""
     from rich.console import Console
 
-    from provider_proxy.services.usage import render
+    from provider_proxy.cli import tables as render
     from provider_proxy.services.usage.period import PeriodError, parse_period
     from provider_proxy.services.usage.report import load_report
 

@@ -17,13 +17,13 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from provider_proxy.api.routes import JSON, ProxyState, error_response, has_proxy_key, new_request_id
+from provider_proxy.api.handlers import JSON, ProxyState, error_response, has_proxy_key, new_request_id
+from provider_proxy.dashboard.data import dashboard_data
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.metrics import CONTENT_TYPE
-from provider_proxy.services.usage.dashboard_data import dashboard_data
 from provider_proxy.services.usage.period import PeriodError, parse_period
 
-STATIC: Final = Path(__file__).resolve().parent.parent / "dashboard" / "static"
+STATIC: Final = Path(__file__).resolve().parent / "static"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
 
 

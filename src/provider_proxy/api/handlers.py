@@ -15,17 +15,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provider_proxy import __version__
-from provider_proxy.api.decoding import check_messages_request, decode_request, decompress
+from provider_proxy.api.body import check_messages_request, decode_request, decompress
 from provider_proxy.config.proxy_config import ProxyConfig
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.conversion.response import to_anthropic
 from provider_proxy.errors import ProxyError, error_body
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.services.recorder import UsageRecorder
 from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import count_request_tokens, estimate_input_tokens
 from provider_proxy.services.upstream import Outcome, UpstreamClient
 from provider_proxy.services.usage.record import UsageRecord
-from provider_proxy.services.usage.recorder import UsageRecorder
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -216,7 +216,7 @@ async def messages(request: Request, state: ProxyState, log: RequestLog) -> Resp
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("%s upstream request: %s", log.request_id, body.decode())
     if anthropic_request.stream:
-        from provider_proxy.api.streaming import stream_messages
+        from provider_proxy.api.sse_response import stream_messages
 
         return await stream_messages(state, route, translation, anthropic_request, body, log)
     outcome = Outcome()

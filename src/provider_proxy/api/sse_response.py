@@ -20,14 +20,14 @@ import msgspec
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from provider_proxy.api.routes import ProxyState, RequestLog
+from provider_proxy.api.handlers import ProxyState, RequestLog
 from provider_proxy.conversion.request import Translation
+from provider_proxy.conversion.stream import PING, Event, StreamTranslator, chunk_error, coalesce_deltas
 from provider_proxy.errors import ProxyError, UpstreamError
 from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.models.openai import ChatCompletionChunk
 from provider_proxy.services.http1 import HttpError, Response
 from provider_proxy.services.routing import Route
-from provider_proxy.services.streaming import PING, Event, StreamTranslator, chunk_error, coalesce_deltas
 from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome, error_detail
 from provider_proxy.utils.logging import redact
