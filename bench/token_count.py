@@ -32,13 +32,13 @@ from typing import Any
 
 import msgspec
 
+from provider_proxy.config.provider import Route
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import load_settings
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
-from provider_proxy.services.routing import Route, Router
-from provider_proxy.services.token_counting import count_request_tokens
-from provider_proxy.services.tokenizers import encoding_name_for, get_tokenizer
+from provider_proxy.services.routing import Router
+from provider_proxy.services.token_counting import TokenCounter
 
 SYSTEM_PROSE = """\
 You are an interactive CLI tool that helps users with software engineering tasks. Use the instructions \
@@ -232,6 +232,9 @@ def reference_text(body: dict[str, Any]) -> str:
     return "".join(out)
 
 
+COUNTER = TokenCounter()
+
+
 def _router(upstream_model: str) -> Router:
     settings = load_settings(env_file=None, openai_api_key="sk-bench", big_model=upstream_model)
     return Router(build_config(settings))
@@ -254,14 +257,14 @@ def measure(case: str, raw: dict[str, Any], upstream_model: str, iterations: int
     route: Route = _router(upstream_model).resolve("claude-opus-4-6")
     as_messages = msgspec.convert({**msgspec.to_builtins(request), "max_tokens": 1}, MessagesRequest)
     body = to_openai(as_messages, route).body
-    reference = get_tokenizer(encoding_name_for(upstream_model) or "o200k_base")
+    reference = COUNTER.tokenizers.get(route.facts.tokenizer or "o200k_base")
     assert reference is not None, "the tokenizer package is not installed"
     exact = reference.count_with_special(reference_text(body))
-    ours = count_request_tokens(request, route)
+    ours = COUNTER.count_request(request, route)
     timings = []
     for _ in range(iterations):
         start = time.perf_counter()
-        count_request_tokens(request, route)
+        COUNTER.count_request(request, route)
         timings.append((time.perf_counter() - start) * 1000)
     error = (ours - exact) / exact
     return Row(case, upstream_model, len(encoded) / 1024, exact, ours, error, statistics.median(timings))

@@ -1,35 +1,74 @@
-"""The app factory: settings in, ASGI app out. Nothing happens at import time."""
+"""The app factory: settings in, ASGI app out. Nothing happens at import time.
+
+The API endpoints (`/v1/messages`, `/v1/messages/count_tokens`, health) are served by `ProxyApp`
+itself, without Starlette's middleware and routing layers, which would add nothing for them but time
+on the path every Claude Code request takes. Each request gets one `RequestRecord`; every outcome is
+rendered once (`_answer`), and when the response has been sent (a stream included) the record is
+written once (`Recorder.finish`). Everything else (dashboard, metrics, lifespan, unknown paths) goes
+through Starlette.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from provider_proxy.api.handlers import (
-    ProxyState,
-    count_tokens,
-    error_response,
-    guarded,
-    health,
-    messages,
-    new_request_id,
-)
+from provider_proxy.api.auth import authenticate
+from provider_proxy.api.context import Answer, Handler, ProxyState
+from provider_proxy.api.handlers import count_tokens, health, messages
+from provider_proxy.api.responses import error_response
 from provider_proxy.config.proxy_config import ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
 from provider_proxy.dashboard.routes import dashboard_routes
-from provider_proxy.errors import ProxyError
-from provider_proxy.services.recorder import UsageRecorder
+from provider_proxy.errors import ProxyError, internal_error
+from provider_proxy.models.anthropic_output import ErrorType
+from provider_proxy.services.recorder import Recorder
 from provider_proxy.services.routing import Router
+from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
+from provider_proxy.services.usage.record import RequestRecord
 
-_HTTP_ERRORS = {404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large"}
+logger = logging.getLogger("provider_proxy.request")
+
+_HTTP_ERRORS: dict[int, ErrorType] = {404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large"}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    handler: Handler
+    # The client key is required.
+    auth: bool = True
+    # The request leaves a usage row and metrics (its log line is written in any case).
+    usage: bool = False
+
+
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    ("POST", "/v1/messages"): Endpoint(messages, usage=True),
+    ("POST", "/v1/messages/count_tokens"): Endpoint(count_tokens),
+    **{(method, path): Endpoint(health, auth=False) for method in ("GET", "HEAD") for path in ("/", "/health")},
+}
+
+
+async def _unreachable(request: Request) -> Response:
+    raise AssertionError(f"{request.method} {request.url.path} is served by ProxyApp")
+
+
+def _method_guards() -> list[BaseRoute]:
+    """Starlette routes for the API paths, only so that a wrong method gets its 405 in Anthropic's
+    shape: the right methods are answered by `ProxyApp` and never reach Starlette."""
+    methods: dict[str, list[str]] = {}
+    for method, path in _ENDPOINTS:
+        methods.setdefault(path, []).append(method)
+    return [Route(path, _unreachable, methods=allowed) for path, allowed in methods.items()]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -38,7 +77,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = f"{request.method} {request.url.path}: {exc.detail}"
     if exc.status_code == 404:
         message += " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens and GET /)"
-    return error_response(ProxyError(error_type, message, status=exc.status_code), new_request_id())
+    return error_response(ProxyError(error_type, message, status=exc.status_code), RequestRecord().request_id)
 
 
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyApp:
@@ -47,7 +86,8 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyAp
         config=config,
         router=Router(config),
         upstream=UpstreamClient(settings, config.secrets),
-        recorder=UsageRecorder.from_settings(settings),
+        recorder=Recorder.from_settings(settings),
+        tokens=TokenCounter(),
     )
 
     @asynccontextmanager
@@ -61,40 +101,57 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyAp
             # After the server has finished its requests: drain the usage queue into the store.
             await state.recorder.close()
 
-    hot = {
-        "/v1/messages": guarded(messages, record=True),
-        "/v1/messages/count_tokens": guarded(count_tokens),
-    }
-    routes = [
-        Route("/", guarded(health, auth=False), methods=["GET", "HEAD"]),
-        Route("/health", guarded(health, auth=False), methods=["GET", "HEAD"]),
-        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in hot.items()),
-        *dashboard_routes(),
-    ]
+    routes = [*dashboard_routes(), *_method_guards()]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
     app.state.proxy = state
-    return ProxyApp(app, hot)
+    return ProxyApp(app, state)
 
 
 class ProxyApp:
-    """The ASGI app: POSTs to the API endpoints go straight to their handler, everything else
-    (health, dashboard, metrics, lifespan, unknown paths) through Starlette.
+    """The ASGI app: the API endpoints here, everything else through Starlette."""
 
-    The API handlers render every outcome themselves (`guarded`), so Starlette's middleware and
-    routing layers add nothing for them but time on the path every Claude Code request takes.
-    """
-
-    def __init__(self, app: Starlette, hot: dict[str, Callable[[Request], Awaitable[Response]]]) -> None:
+    def __init__(self, app: Starlette, state: ProxyState) -> None:
         self.app = app
         self.state = app.state
-        self._hot = hot
+        self._proxy = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self._hot.get(scope["path"])
+        if scope["type"] == "http":
+            endpoint = _ENDPOINTS.get((scope["method"], scope["path"]))
             if endpoint is not None:
-                scope["app"] = self.app
-                response = await endpoint(Request(scope, receive, send))
-                await response(scope, receive, send)
+                await self._serve(endpoint, scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    async def _serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self.app
+        record = RequestRecord(method=scope["method"], path=scope["path"])
+        response = await self._answer(endpoint, Request(scope, receive, send), record)
+        record.status = response.status_code
+        recorder = self._proxy.recorder
+        recorder.sending(record)
+        try:
+            await response(scope, receive, send)
+        finally:
+            recorder.finish(record, usage=endpoint.usage)
+
+    async def _answer(self, endpoint: Endpoint, request: Request, record: RequestRecord) -> Answer:
+        """The handler's response, or the error it raised in Anthropic's shape; never raises."""
+        state = self._proxy
+        try:
+            if endpoint.auth:
+                authenticate(request, state.config)
+                # One optional PROXY_API_KEY today: its usage is recorded under the name "default".
+                record.key_name = "default" if state.config.settings.proxy_api_key else None
+            response = await endpoint.handler(request, state, record)
+            # Straight onto the raw list: Starlette's MutableHeaders would rescan it for the name.
+            response.raw_headers.append((b"request-id", record.request_id.encode()))
+            return response
+        except ProxyError as error:
+            logger.warning("%s failed: %s %s", record.request_id, error.error_type, error.message)
+            record.error_type = error.error_type
+            return error_response(error, record.request_id)
+        except Exception:
+            logger.exception("%s failed with an unexpected error", record.request_id)
+            record.error_type = "api_error"
+            return error_response(internal_error(record.request_id), record.request_id)

@@ -13,7 +13,7 @@ failures are converted once, in `services.upstream`; whatever else escapes becom
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -87,6 +87,31 @@ _UPSTREAM_STATUS: Final[dict[int, tuple[ErrorType, int, str]]] = {
     504: ("timeout_error", 504, ""),
     529: ("overloaded_error", 529, ""),
 }
+
+
+_DETAIL_LIMIT: Final = 600
+
+
+def error_detail(raw: bytes) -> str:
+    """The provider's own error message, from whichever shape it uses."""
+    try:
+        data: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace").strip()[:_DETAIL_LIMIT]
+    if isinstance(data, list) and data:
+        data = data[0]
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            message = error.get("message") or error.get("detail") or error.get("msg")
+            if message:
+                return str(message)[:_DETAIL_LIMIT]
+        elif isinstance(error, str):
+            return error[:_DETAIL_LIMIT]
+        for key in ("message", "detail"):
+            if data.get(key):
+                return str(data[key])[:_DETAIL_LIMIT]
+    return raw.decode("utf-8", "replace").strip()[:_DETAIL_LIMIT]
 
 
 def from_upstream_status(

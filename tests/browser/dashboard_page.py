@@ -13,7 +13,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from provider_proxy.config.settings import load_settings
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.sqlite_store import SQLiteStore
 from tests.support.chromium import FLAGS, require_chromium
 from tests.support.proxy_server import ProxyServer
@@ -33,7 +33,7 @@ cache_read_per_mtok = 0.125
 """
 
 
-def seed(data_dir: Path, records: list[UsageRecord]) -> None:
+def seed(data_dir: Path, records: list[RequestRecord]) -> None:
     async def write() -> None:
         store = SQLiteStore(data_dir / "usage.db")
         await store.open()

@@ -11,7 +11,7 @@ import pytest
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.models.anthropic import CountTokensRequest
 from provider_proxy.services.routing import Router
-from provider_proxy.services.token_counting import count_request_tokens
+from provider_proxy.services.token_counting import TokenCounter
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy_server import ProxyServer
 from tests.support.sdk import sdk_client
@@ -43,7 +43,7 @@ BODY: dict[str, Any] = {
 
 def _expected(proxy: ProxyServer) -> int:
     route = Router(build_config(proxy.settings)).resolve(MODEL)
-    return count_request_tokens(msgspec.convert(BODY, CountTokensRequest), route)
+    return TokenCounter().count_request(msgspec.convert(BODY, CountTokensRequest), route)
 
 
 @pytest.mark.parametrize("upstream_model", ["gpt-4o", "big-model"])

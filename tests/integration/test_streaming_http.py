@@ -12,7 +12,6 @@ import httpx
 import orjson
 import pytest
 
-from provider_proxy.api import sse_response as streaming
 from provider_proxy.utils.sse import SSEDecoder
 from tests.support.fake_upstream import FakeUpstream, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
@@ -162,10 +161,8 @@ def test_error_chunk_mid_stream_reaches_the_sdk_as_an_api_error(proxy: ProxyServ
         stream.get_final_message()
 
 
-def test_a_silent_upstream_gets_pings(
-    proxy: ProxyServer, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(streaming, "PING_INTERVAL", 0.1)
+def test_a_silent_upstream_gets_pings(start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream) -> None:
+    proxy = start_proxy(ping_interval=0.1)
     upstream.queue(Reply(stream=sse(b": keep-alive\n\n", 0.45, chunk({"content": "done"}, "stop"), usage_chunk())))
     names = [name for name, _ in raw_events(proxy)]
     assert names.count("ping") >= 2
@@ -173,10 +170,9 @@ def test_a_silent_upstream_gets_pings(
 
 
 def test_an_upstream_sending_only_keep_alive_comments_times_out(
-    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream
 ) -> None:
-    monkeypatch.setattr(streaming, "PING_INTERVAL", 0.1)
-    proxy = start_proxy(request_timeout=0.6)
+    proxy = start_proxy(request_timeout=0.6, ping_interval=0.1)
     comments: list[bytes | float] = []
     for _ in range(40):
         comments += [b": keep-alive\n\n", 0.05]

@@ -6,9 +6,28 @@ import random
 from dataclasses import replace
 from typing import Any
 
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 
-BASE = UsageRecord(
+
+def from_row(row: tuple[Any, ...]) -> RequestRecord:
+    """A record read back from `SELECT <COLUMNS>` (times in milliseconds in the table)."""
+    ts_ms, request_id, key_name, model, route, provider, upstream_model, stream, *rest = row
+    names = ("input_tokens", "output_tokens", "cache_read_tokens", "ttft_ms", "latency_ms", "status")
+    names += ("error_type", "stop_reason", "retries")
+    return RequestRecord(
+        ts=ts_ms / 1000,
+        request_id=request_id,
+        key_name=key_name,
+        model=model,
+        route=route,
+        provider=provider,
+        upstream_model=upstream_model,
+        stream=bool(stream),
+        **dict(zip(names, rest, strict=True)),
+    )
+
+
+BASE = RequestRecord(
     ts=1_780_000_000.0,
     request_id="req_base",
     key_name=None,
@@ -38,14 +57,14 @@ _DEMO_KEYS = ("default", "ci-bot", "alice", "bob")
 _DEMO_ERRORS = ("rate_limit_error", "overloaded_error", "api_error")
 
 
-def record(**overrides: Any) -> UsageRecord:
+def record(**overrides: Any) -> RequestRecord:
     return replace(BASE, **overrides)
 
 
-def demo_records(now: float, days: int = 7, seed: int = 7) -> list[UsageRecord]:
+def demo_records(now: float, days: int = 7, seed: int = 7) -> list[RequestRecord]:
     """A week of plausible traffic: busier in working hours, three models, a few errors."""
     rng = random.Random(seed)
-    records: list[UsageRecord] = []
+    records: list[RequestRecord] = []
     for hour in range(days * 24):
         start = now - (days * 24 - hour) * 3600
         busy = 1.0 if 8 <= (hour % 24) <= 19 else 0.25
@@ -54,7 +73,7 @@ def demo_records(now: float, days: int = 7, seed: int = 7) -> list[UsageRecord]:
     return records
 
 
-def _demo_record(rng: random.Random, ts: float, number: int) -> UsageRecord:
+def _demo_record(rng: random.Random, ts: float, number: int) -> RequestRecord:
     model = rng.choices(list(_DEMO_MODELS), [share for _, _, share, _, _ in _DEMO_MODELS.values()])[0]
     provider, upstream_model, _, output, latency = _DEMO_MODELS[model]
     failed = rng.random() < 0.03

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from provider_proxy.config.proxy_config import Provider
-from provider_proxy.providers.profiles import DEFAULT_OUTPUT_LIMIT, PROFILES, known_output_limit
-from provider_proxy.services.routing import Route
+from provider_proxy.config.provider import Provider, Route
+from provider_proxy.providers.model_facts import DEFAULT_OUTPUT_LIMIT, model_facts
+from provider_proxy.providers.profiles import PROFILES
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -31,8 +31,9 @@ def route_for(spec: dict[str, Any], requested: str = "claude-sonnet-4-6") -> Rou
         profile = PROFILES[kind]
     provider = Provider(name="test", base_url="http://upstream.invalid/v1", api_key=None, profile=profile)
     model = spec["model"]
-    limit = spec.get("max_output_tokens") or known_output_limit(model) or DEFAULT_OUTPUT_LIMIT
-    return Route(requested, provider, model, limit)
+    facts = model_facts(model)
+    limit = spec.get("max_output_tokens") or facts.max_output_tokens or DEFAULT_OUTPUT_LIMIT
+    return Route(requested, provider, model, limit, facts)
 
 
 def check_golden(path: Path, actual: Any) -> None:

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 
-from provider_proxy.api.sse_response import EventPipeline
 from provider_proxy.conversion.request import Translation
-from provider_proxy.conversion.stream import StreamTranslator, coalesce_deltas
+from provider_proxy.conversion.stream import StreamTranslator
+from provider_proxy.conversion.stream_pipeline import EventPipeline
 from provider_proxy.conversion.stream_text import ArgumentStream, ThinkTags
 from provider_proxy.conversion.tools import ToolNames
+from provider_proxy.errors import ProxyError
 from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, Delta, FunctionCall, ToolCall
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "streams"
@@ -167,7 +168,7 @@ def test_the_translator_refuses_chunks_before_start_and_after_the_end() -> None:
     translator.finish()
     with pytest.raises(RuntimeError):
         translator.feed(chunk(content="y"))
-    assert translator.fail("api_error", "late") == []
+    assert translator.fail(ProxyError("api_error", "late")) == []
 
 
 def test_usage_reported_after_the_stream_matches_message_delta() -> None:
@@ -242,34 +243,33 @@ def test_mistral_content_parts_stream_as_thinking_then_text() -> None:
     assert message["content"][1]["text"] == "Done."
 
 
-def test_coalescing_joins_adjacent_deltas_of_one_block_and_kind_only() -> None:
-    def delta(index: int, kind: str, field: str, text: str) -> Event:
-        return {"type": "content_block_delta", "index": index, "delta": {"type": kind, field: text}}
-
-    events = [
-        delta(0, "thinking_delta", "thinking", "a"),
-        delta(0, "thinking_delta", "thinking", "b"),
-        delta(0, "signature_delta", "signature", "s1"),
-        {"type": "content_block_stop", "index": 0},
-        delta(1, "text_delta", "text", "x"),
-        delta(1, "text_delta", "text", "y"),
-        delta(1, "text_delta", "text", "z"),
-        delta(2, "input_json_delta", "partial_json", '{"a":'),
-        delta(2, "input_json_delta", "partial_json", "1}"),
+def test_deltas_of_one_block_and_kind_from_one_read_are_joined() -> None:
+    translator = StreamTranslator("claude-sonnet-4-6", translation(["Read"]))
+    translator.start()
+    for piece in ("a", "b"):
+        translator.push(ChatCompletionChunk(choices=[ChunkChoice(delta=Delta(reasoning_content=piece))]))
+    for piece in ("x", "y", "z"):
+        translator.push(chunk(content=piece))
+    for fragment in ('{"file', '_path": 1}'):
+        call = ToolCall(index=0, id="c1", function=FunctionCall(name="Read", arguments=fragment))
+        translator.push(chunk(tool_calls=[call]))
+    events = translator.take()
+    deltas = [(e["index"], e["delta"]) for e in events if e["type"] == "content_block_delta"]
+    assert [(index, delta["type"]) for index, delta in deltas] == [
+        (0, "thinking_delta"),
+        (0, "signature_delta"),
+        (1, "text_delta"),
+        (2, "input_json_delta"),
     ]
-    assert coalesce_deltas(events) == [
-        delta(0, "thinking_delta", "thinking", "ab"),
-        delta(0, "signature_delta", "signature", "s1"),
-        {"type": "content_block_stop", "index": 0},
-        delta(1, "text_delta", "text", "xyz"),
-        delta(2, "input_json_delta", "partial_json", '{"a":1}'),
-    ]
-    assert events[0]["delta"]["thinking"] == "a"
+    assert deltas[0][1] == {"type": "thinking_delta", "thinking": "ab"}
+    assert deltas[2][1] == {"type": "text_delta", "text": "xyz"}
+    assert deltas[3][1] == {"type": "input_json_delta", "partial_json": '{"file_path": 1}'}
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_coalesced_transcript_builds_the_same_message(case: str) -> None:
-    raw, options, expected = load(case)
-    events = coalesce_deltas(run_transcript(raw, options))
-    assert_well_formed(events)
-    assert accumulate(normalized(events)) == accumulate(expected)
+def test_deltas_from_separate_reads_stay_separate_events() -> None:
+    translator = StreamTranslator("claude-sonnet-4-6", translation())
+    translator.start()
+    first = translator.feed(chunk(content="one "))
+    second = translator.feed(chunk(content="two"))
+    assert [e["delta"] for e in first if e["type"] == "content_block_delta"] == [{"type": "text_delta", "text": "one "}]
+    assert second == [{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "two"}}]

@@ -15,16 +15,18 @@ from typing import Any
 import msgspec
 import pytest
 
+from provider_proxy.config.provider import Route
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import load_settings
 from provider_proxy.models.anthropic import CountTokensRequest
+from provider_proxy.providers.model_facts import model_facts
 from provider_proxy.services import tokenizers
-from provider_proxy.services.routing import Route, Router
+from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import (
     IMAGE_DEFAULT,
     PER_MESSAGE,
     REPLY_PRIMING,
-    count_request_tokens,
+    TokenCounter,
     estimate_tokens,
     image_size,
     image_tokens,
@@ -48,13 +50,16 @@ def _route(upstream_model: str) -> Route:
     return Router(build_config(settings)).resolve("claude-opus-4-6")
 
 
-def _count(body: dict[str, Any], upstream_model: str = "gpt-4o") -> int:
+COUNTER = TokenCounter()
+
+
+def _count(body: dict[str, Any], upstream_model: str = "gpt-4o", counter: TokenCounter = COUNTER) -> int:
     request = msgspec.convert({"model": "claude-opus-4-6", **body}, CountTokensRequest)
-    return count_request_tokens(request, _route(upstream_model))
+    return counter.count_request(request, _route(upstream_model))
 
 
 def _o200k() -> tokenizers.Tokenizer:
-    tokenizer = tokenizers.get_tokenizer("o200k_base")
+    tokenizer = COUNTER.tokenizers.get("o200k_base")
     assert tokenizer is not None
     return tokenizer
 
@@ -92,7 +97,7 @@ def _jpeg(width: int, height: int) -> str:
     ],
 )
 def test_encoding_by_model_family(model: str, encoding: str | None) -> None:
-    assert tokenizers.encoding_name_for(model) == encoding
+    assert model_facts(model).tokenizer == encoding
 
 
 def test_plain_text_matches_the_tokenizer_exactly() -> None:
@@ -160,8 +165,8 @@ def test_estimate_handles_non_ascii_text() -> None:
 
 def test_the_tokenizer_is_loaded_from_the_installed_package_without_network(tmp_path: Path) -> None:
     script = (
-        "from provider_proxy.services.tokenizers import get_tokenizer\n"
-        "t = get_tokenizer('o200k_base'); c = get_tokenizer('cl100k_base')\n"
+        "from provider_proxy.services.tokenizers import Tokenizers\n"
+        "loaded = Tokenizers(); t = loaded.get('o200k_base'); c = loaded.get('cl100k_base')\n"
         "assert t is not None and c is not None\n"
         "print(t.count('hello world'), c.count('hello world'))\n"
     )
@@ -182,10 +187,10 @@ def test_the_tokenizer_is_loaded_from_the_installed_package_without_network(tmp_
 def test_a_missing_tokenizer_falls_back_to_the_estimate_with_one_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(tokenizers, "_loaded", {})
     monkeypatch.setitem(sys.modules, "quicktok", None)  # import fails
     body = {"messages": [{"role": "user", "content": "x" * 350}]}
-    first, second = _count(body), _count(body)
+    counter = TokenCounter()
+    first, second = _count(body, counter=counter), _count(body, counter=counter)
     assert first == second == REPLY_PRIMING + PER_MESSAGE + estimate_tokens("user") + 100
     warnings = [r for r in caplog.records if "cannot load the o200k_base tokenizer" in r.getMessage()]
     assert len(warnings) == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.sqlite_store import SQLiteStore
 from tests.support.usage_data import record
 
@@ -24,7 +24,7 @@ output_per_mtok = 8.0
 """
 
 
-def seed(path: Path, records: list[UsageRecord]) -> None:
+def seed(path: Path, records: list[RequestRecord]) -> None:
     async def write() -> None:
         store = SQLiteStore(path)
         await store.open()

@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from provider_proxy.services.usage.record import COLUMNS, UsageRecord
+from provider_proxy.services.usage.record import COLUMNS, RequestRecord
 from provider_proxy.services.usage.store import UsageStore, store_from_settings
 from tests.support.fake_upstream import FakeUpstream, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
+from tests.support.usage_data import from_row
 
 KEY = "client-secret-1234"
 BODY: dict[str, Any] = {
@@ -36,14 +37,14 @@ def post(proxy: ProxyServer, body: dict[str, Any], key: str = KEY) -> httpx.Resp
     return httpx.post(f"{proxy.url}/v1/messages", json=body, headers={"x-api-key": key}, timeout=20)
 
 
-def stored_records(store: UsageStore) -> list[UsageRecord]:
-    async def read() -> list[UsageRecord]:
+def stored_records(store: UsageStore) -> list[RequestRecord]:
+    async def read() -> list[RequestRecord]:
         await store.open()
         try:
             rows = await store.select(f"SELECT {', '.join(COLUMNS)} FROM usage_records ORDER BY ts_ms")
         finally:
             await store.close()
-        return [UsageRecord.from_row(row) for row in rows]
+        return [from_row(row) for row in rows]
 
     return asyncio.run(read())
 

@@ -8,10 +8,10 @@ import pytest
 
 from provider_proxy.config.settings import ConfigError, load_settings
 from provider_proxy.services.usage.migrations import MIGRATIONS
-from provider_proxy.services.usage.record import COLUMNS, UsageRecord
+from provider_proxy.services.usage.record import COLUMNS
 from provider_proxy.services.usage.sqlite_store import SQLiteStore
 from provider_proxy.services.usage.store import UsageStore, default_data_dir, store_from_settings
-from tests.support.usage_data import record
+from tests.support.usage_data import from_row, record
 
 
 async def test_opening_a_new_store_applies_every_migration_once(new_store: UsageStore) -> None:
@@ -31,7 +31,7 @@ async def test_inserted_records_read_back_unchanged(store: UsageStore) -> None:
     ]
     await store.insert(records)
     rows = await store.select(f"SELECT {', '.join(COLUMNS)} FROM usage_records ORDER BY request_id")
-    assert [UsageRecord.from_row(row) for row in rows] == records
+    assert [from_row(row) for row in rows] == records
 
 
 async def test_queries_take_parameters_in_either_database(store: UsageStore) -> None:

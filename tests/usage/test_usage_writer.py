@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.sqlite_store import SQLiteStore
 from provider_proxy.services.usage.writer import UsageWriter
 from tests.support.usage_data import record
@@ -21,13 +21,13 @@ class CountingStore:
     description = "memory"
 
     def __init__(self, fail_first: bool = False) -> None:
-        self.batches: list[list[UsageRecord]] = []
+        self.batches: list[list[RequestRecord]] = []
         self._fail = fail_first
 
     async def open(self) -> None:
         pass
 
-    async def insert(self, records: Sequence[UsageRecord]) -> None:
+    async def insert(self, records: Sequence[RequestRecord]) -> None:
         await asyncio.sleep(0)
         if self._fail:
             self._fail = False

@@ -1,4 +1,5 @@
-"""Request bodies -> typed requests, with Anthropic-style errors that name the field.
+"""Request bodies -> typed requests: read within a size limit, decompressed, decoded, with Anthropic-style
+errors that name the field.
 
 Decoding is lenient where clients evolve: unknown fields are ignored, and content blocks of types the
 proxy cannot translate are dropped (and reported) instead of failing the whole request.
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 import brotli
 import msgspec
 import orjson
+from starlette.requests import Request
 
 from provider_proxy.errors import ProxyError, invalid_request
 from provider_proxy.models.anthropic import (
@@ -41,6 +43,29 @@ def describe_validation_error(error: msgspec.ValidationError) -> str:
         parts.append(missing.group(1))
         message = "Field required"
     return f"{'.'.join(parts)}: {message}" if parts else message
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, decompressed, refused past `limit` bytes before or after decompression."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
+    chunks = []
+    size = 0
+    receive = request.receive
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ProxyError("invalid_request_error", "The client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        size += len(chunk)
+        if size > limit:
+            raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return decompress(body, request.headers.get("content-encoding", ""), limit)
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:

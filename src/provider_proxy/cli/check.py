@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from provider_proxy.config.proxy_config import Provider, ProxyConfig, build_config
+from provider_proxy.config.provider import Provider
+from provider_proxy.config.proxy_config import ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
-from provider_proxy.services.http1 import HttpClient, HttpError, prepare
+from provider_proxy.errors import UpstreamError
 from provider_proxy.services.routing import Router
-from provider_proxy.services.upstream import error_detail, request_headers
-from provider_proxy.utils.logging import redact
+from provider_proxy.services.upstream import UpstreamClient
 
 _LOCAL_KINDS = frozenset({"ollama", "lmstudio", "vllm", "llamacpp"})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -71,24 +71,21 @@ def check_config(settings: Settings) -> list[Finding]:
     return findings
 
 
-async def _probe(client: HttpClient, provider: Provider, secrets: tuple[str, ...]) -> Finding:
+async def _probe(client: UpstreamClient, provider: Provider) -> Finding:
     try:
-        target = prepare("GET", provider.models_url, request_headers(provider).items())
-        response = await client.request(target, b"")
-        raw = await response.read()
-    except (HttpError, TimeoutError, ValueError) as exc:
-        detail = redact(str(exc) or type(exc).__name__, secrets)
-        return Finding("error", f"provider {provider.name!r}: cannot reach {provider.base_url}: {detail}")
-    if response.status == 200:
+        status, detail = await client.probe(provider)
+    except UpstreamError as exc:
+        return Finding("error", f"provider {provider.name!r}: cannot reach {provider.base_url}: {exc.message}")
+    if status == 200:
         return Finding("ok", f"provider {provider.name!r} answered GET /models")
-    detail = redact(error_detail(raw), secrets)
-    return Finding("error", f"provider {provider.name!r}: GET /models -> HTTP {response.status}: {detail}")
+    return Finding("error", f"provider {provider.name!r}: GET /models -> HTTP {status}: {detail}")
 
 
 async def probe_providers(settings: Settings) -> list[Finding]:
     config = build_config(settings)
-    client = HttpClient(connect_timeout=15, read_timeout=15)
+    client = UpstreamClient(settings, config.secrets)
+    await client.start()
     try:
-        return [await _probe(client, provider, config.secrets) for provider in config.providers.values()]
+        return [await _probe(client, provider) for provider in config.providers.values()]
     finally:
         await client.close()

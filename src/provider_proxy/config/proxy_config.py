@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
+from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
-from provider_proxy.providers.profiles import PROFILES, ProviderProfile, detect_profile
+from provider_proxy.providers.profiles import OVERRIDABLE, PROFILES, ProviderProfile, detect_profile
 
 DEFAULT_PROVIDER = "default"
 
@@ -38,10 +40,12 @@ class _Strict(BaseModel):
 
 class ProviderEntry(_Strict):
     base_url: str
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     api_key_env: str | None = None
     kind: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    # Single flags of the profile, e.g. `[providers.x.profile] stream_usage = false`.
+    profile: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
     api_version: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
 
@@ -83,27 +87,6 @@ class ConfigFile(_Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class Provider:
-    name: str
-    base_url: str
-    api_key: str | None
-    profile: ProviderProfile
-    headers: tuple[tuple[str, str], ...] = ()
-    api_version: str | None = None
-    max_output_tokens: int | None = None
-    # Where the key comes from, for messages that must not show the key itself.
-    key_source: str = ""
-
-    @property
-    def chat_url(self) -> str:
-        return self.base_url + "/chat/completions"
-
-    @property
-    def models_url(self) -> str:
-        return self.base_url + "/models"
-
-
-@dataclass(frozen=True, slots=True)
 class ProxyConfig:
     settings: Settings
     providers: dict[str, Provider]
@@ -125,6 +108,23 @@ def _profile(kind: str | None, base_url: str, where: str) -> ProviderProfile:
         known = ", ".join(sorted(PROFILES))
         raise ConfigError(f"{where}: unknown provider kind {name!r}; use one of: {known}")
     return PROFILES[name]
+
+
+def _with_overrides(profile: ProviderProfile, overrides: dict[str, Any], where: str) -> ProviderProfile:
+    """The profile with single flags replaced; a flag that does not exist or a value of the wrong type
+    is an error naming the key."""
+    if not overrides:
+        return profile
+    hints = get_type_hints(ProviderProfile)
+    checked: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in OVERRIDABLE:
+            raise ConfigError(f"{where}.{key}: not a profile flag; use one of: {', '.join(sorted(OVERRIDABLE))}")
+        try:
+            checked[key] = TypeAdapter(hints[key]).validate_python(value, strict=True)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}.{key}: {exc.errors()[0]['msg']} (got {value!r})") from None
+    return replace(profile, **checked)
 
 
 def _read_file(path: Path) -> ConfigFile:
@@ -155,14 +155,17 @@ def _api_key(key: str | None, source: str) -> str | None:
 def _file_provider(name: str, entry: ProviderEntry) -> Provider:
     if not entry.base_url.startswith(("http://", "https://")):
         raise ConfigError(f"providers.{name}.base_url: must start with http:// or https://")
-    key, source = entry.api_key, f"providers.{name}.api_key"
+    key = entry.api_key.get_secret_value() if entry.api_key else None
+    source = f"providers.{name}.api_key"
     if entry.api_key_env:
         key, source = os.environ.get(entry.api_key_env), entry.api_key_env
     return Provider(
         name=name,
         base_url=entry.base_url.rstrip("/"),
         api_key=_api_key(key, source),
-        profile=_profile(entry.kind, entry.base_url, f"providers.{name}.kind"),
+        profile=_with_overrides(
+            _profile(entry.kind, entry.base_url, f"providers.{name}.kind"), entry.profile, f"providers.{name}.profile"
+        ),
         headers=tuple(entry.headers.items()),
         api_version=entry.api_version,
         max_output_tokens=entry.max_output_tokens,

@@ -2,7 +2,7 @@
 
 Names follow what users of similar proxies already set (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
 `BIG_MODEL`, `SMALL_MODEL`, ...). Several providers and explicit routes come from an optional TOML
-file (`CONFIG_FILE`, see `config.file`).
+file (`CONFIG_FILE`, see `config.proxy_config`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=256)
 
     request_timeout: float = Field(default=600.0, gt=0)
+    # Seconds of upstream silence before a stream sends the client a `ping`.
+    ping_interval: float = Field(default=10.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
     max_output_tokens: int | None = Field(default=None, ge=1)

@@ -39,10 +39,16 @@ from provider_proxy.models.anthropic import (
     ToolUseBlock,
     URLSource,
 )
-from provider_proxy.models.openai import ChatMessage
+from provider_proxy.models.openai_request import (
+    AssistantMessage,
+    ChatMessage,
+    ContentPart,
+    ImagePart,
+    TextPart,
+    ToolCall,
+)
 from provider_proxy.providers.profiles import ProviderProfile
 
-Part = dict[str, Any]
 NO_RESULT = "(no result: the tool call was not completed)"
 
 
@@ -61,31 +67,35 @@ def text_of(content: str | Sequence[TextBlock]) -> str:
     return "\n\n".join(block.text for block in content)
 
 
-def _image_part(block: ImageBlock) -> Part:
+def _text_part(text: str) -> TextPart:
+    return {"type": "text", "text": text}
+
+
+def _image_part(block: ImageBlock) -> ImagePart | TextPart:
     source = block.source
     if isinstance(source, Base64Source):
         return {"type": "image_url", "image_url": {"url": f"data:{source.media_type};base64,{source.data}"}}
     if isinstance(source, URLSource):
         return {"type": "image_url", "image_url": {"url": source.url}}
-    return {"type": "text", "text": f"[image from Anthropic file {source.file_id} is not available here]"}
+    return _text_part(f"[image from Anthropic file {source.file_id} is not available here]")
 
 
-def _document_part(block: DocumentBlock) -> Part:
+def _document_part(block: DocumentBlock) -> ContentPart:
     source = block.source
     title = block.title or "document"
     if isinstance(source, TextSource):
-        return {"type": "text", "text": f"<document title={title!r}>\n{source.data}\n</document>"}
+        return _text_part(f"<document title={title!r}>\n{source.data}\n</document>")
     if isinstance(source, ContentSource):
         body = source.content if isinstance(source.content, str) else _flatten_raw(source.content)
-        return {"type": "text", "text": f"<document title={title!r}>\n{body}\n</document>"}
+        return _text_part(f"<document title={title!r}>\n{body}\n</document>")
     if isinstance(source, Base64Source):
         filename = title if title.endswith(".pdf") else f"{title}.pdf"
         data = f"data:{source.media_type};base64,{source.data}"
         return {"type": "file", "file": {"filename": filename, "file_data": data}}
     if isinstance(source, URLSource):
-        return {"type": "text", "text": f"[document {title}: {source.url}]"}
+        return _text_part(f"[document {title}: {source.url}]")
     assert isinstance(source, FileSource)
-    return {"type": "text", "text": f"[document from Anthropic file {source.file_id} is not available here]"}
+    return _text_part(f"[document from Anthropic file {source.file_id} is not available here]")
 
 
 def _flatten_raw(parts: list[dict[str, Any]]) -> str:
@@ -97,18 +107,17 @@ def _search_result_text(block: SearchResultBlock) -> str:
     return f"<search_result source={block.source!r} title={block.title!r}>\n{body}\n</search_result>"
 
 
-def _collapse(parts: list[Part]) -> str | list[Part]:
+def _collapse(parts: list[ContentPart]) -> str | list[ContentPart]:
     """Plain string content when every part is text: the form every provider accepts."""
-    if all(part["type"] == "text" for part in parts):
-        return "\n\n".join(part["text"] for part in parts)
-    return parts
+    texts = [part["text"] for part in parts if part["type"] == "text"]
+    return "\n\n".join(texts) if len(texts) == len(parts) else parts
 
 
-def _tool_result_content(block: ToolResultBlock) -> tuple[str, list[Part]]:
+def _tool_result_content(block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
     """The text of a tool result, and the images it carries."""
     content = block.content
     texts: list[str] = []
-    images: list[Part] = []
+    images: list[ContentPart] = []
     if isinstance(content, str):
         texts.append(content)
     elif content:
@@ -120,7 +129,7 @@ def _tool_result_content(block: ToolResultBlock) -> tuple[str, list[Part]]:
     return text, images
 
 
-def _result_part_text(part: ToolResultPart, images: list[Part]) -> Iterable[str]:
+def _result_part_text(part: ToolResultPart, images: list[ContentPart]) -> Iterable[str]:
     if isinstance(part, TextBlock):
         return (part.text,)
     if isinstance(part, ImageBlock):
@@ -128,7 +137,7 @@ def _result_part_text(part: ToolResultPart, images: list[Part]) -> Iterable[str]
         return (f"[image {len(images)} attached below]",)
     if isinstance(part, DocumentBlock):
         converted = _document_part(part)
-        return (converted.get("text", "[document attached]"),)
+        return (converted["text"] if converted["type"] == "text" else "[document attached]",)
     if isinstance(part, ToolReferenceBlock):
         return (f"Tool {part.tool_name} is now available.",)
     return (_search_result_text(part),)
@@ -177,7 +186,7 @@ class _HistoryBuilder:
     def system(self, blocks: list[ContentBlock]) -> None:
         text = "\n\n".join(b.text for b in blocks if isinstance(b, TextBlock))
         if self.profile.mid_system_as_user and self.out and not self.pending:
-            self.append_user([{"type": "text", "text": f"<system>\n{text}\n</system>"}])
+            self.append_user([_text_part(f"<system>\n{text}\n</system>")])
             return
         message: ChatMessage = {"role": "system", "content": text}
         (self.deferred if self.pending else self.out).append(message)
@@ -186,7 +195,7 @@ class _HistoryBuilder:
         texts: list[str] = []
         reasoning: list[str] = []
         details: list[Any] = []
-        calls: list[dict[str, Any]] = []
+        calls: list[ToolCall] = []
         restore = self.options.keep_thinking is None or index in self.options.keep_thinking
         for block in blocks:
             if isinstance(block, TextBlock):
@@ -198,7 +207,7 @@ class _HistoryBuilder:
                 if payload is not None:
                     reasoning.append(block.thinking)
                     details.extend(payload.get("rd", ()))
-        message: ChatMessage = {"role": "assistant", "content": "".join(texts) or None}
+        message: AssistantMessage = {"role": "assistant", "content": "".join(texts) or None}
         if calls:
             message["tool_calls"] = calls
             self.pending = [call["id"] for call in calls]
@@ -211,9 +220,9 @@ class _HistoryBuilder:
             message["reasoning_details"] = details
         self.out.append(message)
 
-    def tool_call(self, block: ToolUseBlock) -> dict[str, Any]:
+    def tool_call(self, block: ToolUseBlock) -> ToolCall:
         _, signature = split_thought_signature(block.id)
-        call: dict[str, Any] = {
+        call: ToolCall = {
             "id": self.call_id(block.id),
             "type": "function",
             "function": {
@@ -226,8 +235,8 @@ class _HistoryBuilder:
         return call
 
     def user(self, blocks: list[ContentBlock]) -> None:
-        parts: list[Part] = []
-        tool_images: list[Part] = []
+        parts: list[ContentPart] = []
+        tool_images: list[ContentPart] = []
         results: dict[str, str] = {}
         for block in blocks:
             if not isinstance(block, ToolResultBlock):
@@ -239,14 +248,10 @@ class _HistoryBuilder:
             if call_id in self.pending and call_id not in results:
                 results[call_id] = text
             else:
-                parts.append({"type": "text", "text": f"[result of tool call {block.tool_use_id}]\n{text}"})
+                parts.append(_text_part(f"[result of tool call {block.tool_use_id}]\n{text}"))
         self.answer_pending(results)
         if tool_images:
-            parts = [
-                {"type": "text", "text": "Images returned by the tool calls above:"},
-                *tool_images,
-                *parts,
-            ]
+            parts = [_text_part("Images returned by the tool calls above:"), *tool_images, *parts]
         if parts:
             self.append_user(parts)
 
@@ -261,27 +266,23 @@ class _HistoryBuilder:
         self.out.extend(self.deferred)
         self.deferred = []
 
-    def append_user(self, parts: list[Part]) -> None:
+    def append_user(self, parts: list[ContentPart]) -> None:
         last = self.out[-1] if self.out else None
-        if (
-            self.profile.no_user_after_tool
-            and last is not None
-            and last["role"] == "tool"
-            and all(p["type"] == "text" for p in parts)
-        ):
-            last["content"] = "\n\n".join([last["content"], *(p["text"] for p in parts)])
+        texts = [p["text"] for p in parts if p["type"] == "text"]
+        if self.profile.no_user_after_tool and last is not None and last["role"] == "tool" and len(texts) == len(parts):
+            last["content"] = "\n\n".join([last["content"], *texts])
             return
         self.out.append({"role": "user", "content": _collapse(parts)})
 
-    def user_part(self, block: ContentBlock) -> list[Part]:
+    def user_part(self, block: ContentBlock) -> list[ContentPart]:
         if isinstance(block, TextBlock):
-            return [{"type": "text", "text": block.text}] if block.text else []
+            return [_text_part(block.text)] if block.text else []
         if isinstance(block, ImageBlock):
             return [_image_part(block)]
         if isinstance(block, DocumentBlock):
             return [_document_part(block)]
         if isinstance(block, SearchResultBlock):
-            return [{"type": "text", "text": _search_result_text(block)}]
+            return [_text_part(_search_result_text(block))]
         # thinking, redacted thinking or a tool_use in a user turn: nothing the upstream can use.
         return []
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
+from provider_proxy.config.provider import Route
 from provider_proxy.conversion.messages import (
     HistoryOptions,
     convert_history,
@@ -25,9 +26,9 @@ from provider_proxy.models.anthropic import (
     Tool,
     ToolChoice,
 )
-from provider_proxy.models.openai import ChatRequest
+from provider_proxy.models.openai_request import ChatRequest, Function, FunctionTool
+from provider_proxy.models.openai_request import ToolChoice as UpstreamToolChoice
 from provider_proxy.providers.profiles import ProviderProfile
-from provider_proxy.services.routing import Route
 
 _PLAIN_USER = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
 _BILLING_HEADER = "x-anthropic-billing-header:"
@@ -60,9 +61,12 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         messages.insert(0, {"role": "system", "content": system})
 
     body: ChatRequest = {"model": route.model, "messages": messages}
-    limit_key = "max_completion_tokens" if profile.uses_completion_tokens(route.model) else "max_tokens"
-    body[limit_key] = min(request.max_tokens, route.max_output_tokens)
-    restricted = profile.uses_completion_tokens(route.model)
+    restricted = profile.restricts_sampling(route.facts)
+    limit = min(request.max_tokens, route.max_output_tokens)
+    if restricted:
+        body["max_completion_tokens"] = limit
+    else:
+        body["max_tokens"] = limit
     if request.temperature is not None and not restricted:
         body["temperature"] = request.temperature
     if request.top_p is not None and not restricted:
@@ -140,17 +144,16 @@ def _add_tools(body: ChatRequest, request: MessagesRequest, route: Route, names:
         return
     profile = route.provider.profile
     loaded = loaded_tool_names(request.messages) if any(t.defer_loading for t in request.tools) else set()
-    tools: list[dict[str, Any]] = []
+    tools: list[FunctionTool] = []
     for tool in request.tools:
         if not tool.is_client_tool:
             notes.append(f"left out server tool {tool.name!r} ({tool.type}): no upstream equivalent")
             continue
         if tool.defer_loading and tool.name not in loaded:
             continue
-        function: dict[str, Any] = {"name": names.upstream(tool.name)}
+        function: Function = {"name": names.upstream(tool.name), "parameters": _tool_parameters(tool, profile)}
         if tool.description:
             function["description"] = tool.description
-        function["parameters"] = _tool_parameters(tool, profile)
         tools.append({"type": "function", "function": function})
     if not tools:
         return
@@ -160,19 +163,25 @@ def _add_tools(body: ChatRequest, request: MessagesRequest, route: Route, names:
     if choice is not None:
         body["tool_choice"] = choice
     tool_choice = request.tool_choice
-    if tool_choice and tool_choice.disable_parallel_tool_use and not profile.rejects_parallel_tool_calls(route.model):
+    if tool_choice and tool_choice.disable_parallel_tool_use and not profile.rejects_parallel_tool_calls(route.facts):
         body["parallel_tool_calls"] = False
 
 
-def _tool_choice(choice: ToolChoice | None, names: ToolNames, offered: set[str]) -> Any:
+def _tool_choice(choice: ToolChoice | None, names: ToolNames, offered: set[str]) -> UpstreamToolChoice | None:
     if choice is None:
         return None
-    if choice.type == "any":
-        return "required"
-    if choice.type == "tool" and choice.name:
-        name = names.upstream(choice.name)
-        return {"type": "function", "function": {"name": name}} if name in offered else "required"
-    return choice.type if choice.type in ("auto", "none") else None
+    match choice.type:
+        case "any":
+            return "required"
+        case "tool":
+            if not choice.name:
+                return None
+            name = names.upstream(choice.name)
+            return {"type": "function", "function": {"name": name}} if name in offered else "required"
+        case "auto" | "none":
+            return choice.type
+        case unreachable:
+            assert_never(unreachable)
 
 
 def _add_output_format(body: ChatRequest, request: MessagesRequest) -> None:
@@ -199,9 +208,7 @@ def _effort(request: MessagesRequest) -> str | None:
 
 def _add_reasoning(body: ChatRequest, request: MessagesRequest, route: Route) -> None:
     profile = route.provider.profile
-    if route.reasoning is False or request.thinking is None or request.thinking.type == "disabled":
-        return
-    if not (route.reasoning or profile.accepts_reasoning(route.model)):
+    if request.thinking is None or request.thinking.type == "disabled" or not profile.accepts_reasoning(route.facts):
         return
     effort = _effort(request)
     if profile.reasoning_style == "openrouter":

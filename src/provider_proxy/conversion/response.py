@@ -19,10 +19,12 @@ from provider_proxy.conversion.signatures import (
     thinking_signature,
 )
 from provider_proxy.errors import UpstreamError
-from provider_proxy.models.openai import ChatCompletion, Choice, ToolCall, Usage
+from provider_proxy.models.anthropic_output import ContentBlock, Message, StopReason, ToolUseContent, Usage
+from provider_proxy.models.openai import ChatCompletion, Choice, ToolCall
+from provider_proxy.models.openai import Usage as UpstreamUsage
 
 # finish_reason -> stop_reason; one total table, `None` and unknown reasons end the turn.
-STOP_REASONS: Final[dict[str | None, str]] = {
+STOP_REASONS: Final[dict[str | None, StopReason]] = {
     "stop": "end_turn",
     "length": "max_tokens",
     "tool_calls": "tool_use",
@@ -45,7 +47,7 @@ def tool_use_id() -> str:
     return f"toolu_{random.getrandbits(96):024x}"
 
 
-def stop_reason(finish_reason: str | None, has_tool_calls: bool) -> str:
+def stop_reason(finish_reason: str | None, has_tool_calls: bool) -> StopReason:
     reason = STOP_REASONS.get(finish_reason, "end_turn")
     # Several providers report "stop" for a turn that ends in tool calls.
     if has_tool_calls and reason == "end_turn":
@@ -60,7 +62,7 @@ def matched_stop_sequence(upstream_stop: str | int | None, stop_sequences: tuple
     return None
 
 
-def usage_fields(usage: Usage | None, estimated_input: int = 0, estimated_output: int = 0) -> dict[str, int]:
+def usage_fields(usage: UpstreamUsage | None, estimated_input: int = 0, estimated_output: int = 0) -> Usage:
     """Anthropic usage: `input_tokens` excludes cache reads, which OpenAI counts in prompt_tokens."""
     if usage is None:
         return {
@@ -123,7 +125,7 @@ def split_think_tags(text: str) -> tuple[str | None, str]:
     return found.group(1).strip(), text[found.end() :]
 
 
-def tool_use_block(call: ToolCall, translation: Translation) -> dict[str, Any]:
+def tool_use_block(call: ToolCall, translation: Translation) -> ToolUseContent:
     function = call.function
     name = translation.names.original(function.name or "") if function else ""
     call_id = call.id or tool_use_id()
@@ -159,13 +161,13 @@ def thinking_from_parts(content: str | list[Any] | None) -> str | None:
     return "".join(texts) or None
 
 
-def content_blocks(choice: Choice, translation: Translation) -> list[dict[str, Any]]:
+def content_blocks(choice: Choice, translation: Translation) -> list[ContentBlock]:
     message = choice.message
     text = content_text(message.content)
     reasoning = message.reasoning_text or thinking_from_parts(message.content)
     if reasoning is None:
         reasoning, text = split_think_tags(text)
-    blocks: list[dict[str, Any]] = []
+    blocks: list[ContentBlock] = []
     if reasoning:
         signature = thinking_signature(message.reasoning_details)
         blocks.append({"type": "thinking", "thinking": reasoning, "signature": signature})
@@ -177,23 +179,23 @@ def content_blocks(choice: Choice, translation: Translation) -> list[dict[str, A
     return blocks
 
 
-def estimate_output_tokens(blocks: list[dict[str, Any]]) -> int:
+def estimate_output_tokens(blocks: list[ContentBlock]) -> int:
     """About four characters a token: only used when the provider reports no usage."""
     chars = 0
     for block in blocks:
-        kind = block["type"]
-        if kind == "text":
-            chars += len(block["text"])
-        elif kind == "thinking":
-            chars += len(block["thinking"])
-        elif kind == "tool_use":
-            chars += len(orjson.dumps(block["input"])) + len(block["name"])
+        match block["type"]:
+            case "text":
+                chars += len(block["text"])
+            case "thinking":
+                chars += len(block["thinking"])
+            case "tool_use":
+                chars += len(orjson.dumps(block["input"])) + len(block["name"])
     return -(-chars // 4)
 
 
 def to_anthropic(
     completion: ChatCompletion, requested_model: str, translation: Translation, estimated_input: int = 0
-) -> dict[str, Any]:
+) -> Message:
     if completion.error is not None or not completion.choices:
         detail = completion.error.message if completion.error else "no choices in the response"
         raise UpstreamError("api_error", f"Upstream provider returned no completion: {detail}", status=502)
@@ -204,7 +206,7 @@ def to_anthropic(
     blocks = content_blocks(choice, translation)
     has_tools = any(block["type"] == "tool_use" for block in blocks)
     stop_sequence = matched_stop_sequence(choice.stop_reason, translation.stop_sequences)
-    reason = "stop_sequence" if stop_sequence else stop_reason(choice.finish_reason, has_tools)
+    reason: StopReason = "stop_sequence" if stop_sequence else stop_reason(choice.finish_reason, has_tools)
     return {
         "id": message_id(),
         "type": "message",

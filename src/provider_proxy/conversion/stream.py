@@ -1,8 +1,12 @@
 """OpenAI chat-completion chunks -> Anthropic stream events: an I/O-free state machine.
 
-`StreamTranslator` turns each upstream chunk into the events it completes, in the order clients
-rely on: `message_start`; per content block `content_block_start`, its deltas, `content_block_stop`
-(one block open at a time); then `message_delta` and `message_stop`.
+`StreamTranslator` turns upstream chunks into the events they complete, in the order clients rely
+on: `message_start`; per content block `content_block_start`, its deltas, `content_block_stop` (one
+block open at a time); then `message_delta` and `message_stop`.
+
+Chunks are pushed one by one (`push`) and the events taken once per upstream read (`take`); deltas
+of one block that arrive in the same read are joined into one event as they are produced, so a
+burst of a hundred chunks leaves as a handful of frames (less to encode, write and parse).
 
 Tool calls arrive by upstream index, possibly interleaved and possibly with the id and name after
 the first argument fragment. One tool_use block is open at a time; fragments of other calls wait
@@ -19,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum, auto
-from typing import Any, Final, assert_never
+from typing import Final, assert_never
 
 import orjson
 
@@ -39,11 +43,22 @@ from provider_proxy.conversion.signatures import (
     thinking_signature,
 )
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind, ThinkTags
-from provider_proxy.errors import UpstreamError, from_upstream_status
-from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, ErrorObject, ToolCall, Usage
+from provider_proxy.errors import ProxyError, UpstreamError, error_payload, from_upstream_status
+from provider_proxy.models.anthropic_output import (
+    BlockDelta,
+    ContentBlock,
+    ContentBlockDeltaEvent,
+    ErrorType,
+    MessageDeltaEvent,
+    PingEvent,
+    StopReason,
+    StreamEvent,
+    Usage,
+)
+from provider_proxy.models.openai import ChatCompletionChunk, ChunkChoice, ErrorObject, ToolCall
+from provider_proxy.models.openai import Usage as UpstreamUsage
 
-Event = dict[str, Any]
-PING: Final[Event] = {"type": "ping"}
+PING: Final[PingEvent] = {"type": "ping"}
 _CHARS_PER_TOKEN: Final = 4
 
 
@@ -87,54 +102,22 @@ class PendingCall:
             self.unsent.append(orjson.dumps(raw if isinstance(raw, dict) else {"_arguments": raw}).decode())
 
 
-_DELTA_TEXT: Final = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "partial_json"}
-
-
-def coalesce_deltas(events: list[Event]) -> list[Event]:
-    """Adjacent deltas of one block and kind joined into one event.
-
-    Upstreams often deliver many chunks in one read; sending them as one delta gives the client the
-    same content in fewer frames (less to encode, write and parse)."""
-    out: list[Event] = []
-    pieces: list[str] = []
-    for event in events:
-        last = out[-1] if out else None
-        kind = event["delta"]["type"] if event["type"] == "content_block_delta" else None
-        field = _DELTA_TEXT.get(kind) if kind else None
-        if (
-            field is not None
-            and last is not None
-            and last["type"] == "content_block_delta"
-            and last["index"] == event["index"]
-            and last["delta"]["type"] == kind
-        ):
-            pieces.append(event["delta"][field])
-            continue
-        _close_run(out, pieces)
-        if field is not None:
-            pieces.append(event["delta"][field])
-        out.append(event)
-    _close_run(out, pieces)
-    return out
-
-
-def _close_run(out: list[Event], pieces: list[str]) -> None:
-    """Replace the last event by one holding the joined run (when the run had more than one piece)."""
-    if len(pieces) > 1:
-        last = out[-1]
-        kind = last["delta"]["type"]
-        out[-1] = {**last, "delta": {"type": kind, _DELTA_TEXT[kind]: "".join(pieces)}}
-    pieces.clear()
-
-
-def stream_error(error_type: str, message: str) -> Event:
-    return {"type": "error", "error": {"type": error_type, "message": message}}
+def _delta(kind: BlockKind, text: str) -> BlockDelta:
+    match kind:
+        case BlockKind.TEXT:
+            return {"type": "text_delta", "text": text}
+        case BlockKind.THINKING:
+            return {"type": "thinking_delta", "thinking": text}
+        case BlockKind.TOOL_USE:
+            return {"type": "input_json_delta", "partial_json": text}
+        case unreachable:
+            assert_never(unreachable)
 
 
 def chunk_error(error: ErrorObject) -> UpstreamError:
     """An error object inside the stream (OpenAI, OpenRouter), typed by its HTTP-like code when it has one."""
     detail = error.message or error.type or "unknown error"
-    error_type = "api_error"
+    error_type: ErrorType = "api_error"
     if isinstance(error.code, int) and error.code >= 400:
         error_type = from_upstream_status(error.code, detail).error_type
     code = f" (code {error.code})" if error.code is not None else ""
@@ -142,7 +125,8 @@ def chunk_error(error: ErrorObject) -> UpstreamError:
 
 
 class StreamTranslator:
-    """The state of one streamed message: its phase, the open block and the tool calls seen."""
+    """The state of one streamed message: its phase, the open block, the tool calls seen, and the
+    events produced since the last `take` (with the open delta run, joined when it ends)."""
 
     def __init__(self, requested_model: str, translation: Translation, input_tokens: int = 0) -> None:
         self._model = requested_model
@@ -153,45 +137,66 @@ class StreamTranslator:
         self._next_index = 0
         self._calls: dict[int, PendingCall] = {}
         self._tags = ThinkTags()
-        self._reasoning_details: list[Any] = []
+        self._reasoning_details: list[object] = []
         self._finish_reason: str | None = None
         self._upstream_stop: str | int | None = None
-        self._upstream_usage: Usage | None = None
+        self._upstream_usage: UpstreamUsage | None = None
         self._output_chars = 0
-        self.usage: dict[str, int] = usage_fields(None, input_tokens)
+        self._events: list[StreamEvent] = []
+        # The last event's delta pieces while more of the same block and kind may follow.
+        self._run: list[str] = []
+        self.usage: Usage = usage_fields(None, input_tokens)
+        self.stop_reason: StopReason | None = None
+        self.error_type: ErrorType | None = None
+        # True once any content delta has been produced (time to first token).
+        self.has_content = False
 
     @property
     def done(self) -> bool:
         return self._phase is Phase.DONE
 
-    def start(self) -> list[Event]:
+    def start(self) -> list[StreamEvent]:
         self._enter(Phase.NEW, Phase.STREAMING)
-        message: dict[str, Any] = {
-            "id": message_id(),
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": usage_fields(None, self._input_tokens),
-        }
-        return [{"type": "message_start", "message": message}]
+        return [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id(),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self._model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage_fields(None, self._input_tokens),
+                },
+            }
+        ]
 
-    def feed(self, chunk: ChatCompletionChunk) -> list[Event]:
-        """Events completed by one upstream chunk; raises `UpstreamError` for an error chunk."""
-        self._enter(Phase.STREAMING, Phase.STREAMING)
+    def feed(self, chunk: ChatCompletionChunk) -> list[StreamEvent]:
+        """The events one chunk completes (`push` then `take`)."""
+        self.push(chunk)
+        return self.take()
+
+    def push(self, chunk: ChatCompletionChunk) -> None:
+        """Translate one upstream chunk; raises `UpstreamError` for an error chunk."""
+        if self._phase is not Phase.STREAMING:
+            raise RuntimeError(f"stream translator is {self._phase.name}, expected STREAMING")
         if chunk.error is not None:
             raise chunk_error(chunk.error)
         if chunk.usage is not None:
             self._upstream_usage = chunk.usage
-        events: list[Event] = []
         for choice in chunk.choices:
             if choice.index == 0:
-                events += self._choice(choice)
+                self._choice(choice)
+
+    def take(self) -> list[StreamEvent]:
+        """The events produced since the last call."""
+        self._end_run()
+        events, self._events = self._events, []
         return events
 
-    def finish(self) -> list[Event]:
+    def finish(self) -> list[StreamEvent]:
         """Close everything and end the message; raises `UpstreamError` if the turn never finished."""
         self._enter(Phase.STREAMING, Phase.STREAMING)
         if self._finish_reason is None:
@@ -201,122 +206,182 @@ class StreamTranslator:
                 "the provider may have hit its context limit or dropped the request",
                 status=502,
             )
-        events: list[Event] = []
         for kind, text in self._tags.flush():
-            events += self._content(kind, text)
-        events += self._close()
+            self._content(kind, text)
+        self._close()
         for index in sorted(self._calls):
             if not self._calls[index].done:
-                events += self._open_call(index) + self._close()
+                self._open_call(index)
+                self._close()
         self._phase = Phase.DONE
-        return [*events, self._message_delta(), {"type": "message_stop"}]
+        self._emit(self._message_delta())
+        self._emit({"type": "message_stop"})
+        return self.take()
 
-    def fail(self, error_type: str, message: str) -> list[Event]:
-        """End the stream with an error event (at most once; nothing follows it)."""
+    def fail(self, error: ProxyError) -> list[StreamEvent]:
+        """End the stream with an error event (at most once; nothing follows it). Events produced
+        before the failure still go out first."""
         if self._phase is Phase.DONE:
             return []
         self._phase = Phase.DONE
-        return [stream_error(error_type, message)]
+        self.error_type = error.error_type
+        self._emit(error_payload(error))
+        return self.take()
 
     def _enter(self, expected: Phase, then: Phase) -> None:
         if self._phase is not expected:
             raise RuntimeError(f"stream translator is {self._phase.name}, expected {expected.name}")
         self._phase = then
 
-    def _choice(self, choice: ChunkChoice) -> list[Event]:
+    # -- output: events, and deltas joined into runs --
+
+    def _emit(self, event: StreamEvent) -> None:
+        self._end_run()
+        self._events.append(event)
+
+    def _delta(self, text: str) -> None:
+        """A delta of the open block's kind; joined to the previous one while the run lasts."""
+        if self._run:
+            self._run.append(text)
+            return
+        block = self._block
+        assert block is not None
+        self._events.append({"type": "content_block_delta", "index": block.index, "delta": _delta(block.kind, text)})
+        self._run.append(text)
+
+    def _end_run(self) -> None:
+        run = self._run
+        if not run:
+            return
+        if len(run) > 1:
+            last = self._events[-1]
+            assert last["type"] == "content_block_delta" and self._block is not None
+            joined: ContentBlockDeltaEvent = {
+                "type": "content_block_delta",
+                "index": last["index"],
+                "delta": _delta(self._block.kind, "".join(run)),
+            }
+            self._events[-1] = joined
+        self._run = []
+
+    # -- translation --
+
+    def _choice(self, choice: ChunkChoice) -> None:
         delta = choice.delta
-        events: list[Event] = []
-        if delta.reasoning_details:
-            self._reasoning_details.extend(delta.reasoning_details)
-        reasoning = delta.reasoning_content or delta.reasoning
-        if reasoning:
-            self._tags.plain()
-            events += self._content(BlockKind.THINKING, reasoning)
         content = delta.content
-        if isinstance(content, list):
-            parts_thinking = thinking_from_parts(content)
-            if parts_thinking:
-                self._tags.plain()
-                events += self._content(BlockKind.THINKING, parts_thinking)
-            content = content_text(content)
-        if content:
-            for kind, text in self._tags.feed(content):
-                events += self._content(kind, text)
-        if delta.refusal:
-            events += self._content(BlockKind.TEXT, delta.refusal)
-        if delta.tool_calls:
-            for kind, text in self._tags.flush():
-                events += self._content(kind, text)
-        for call in delta.tool_calls or ():
-            events += self._tool_delta(call)
+        block = self._block
+        if (
+            type(content) is str
+            and block is not None
+            and block.kind is BlockKind.TEXT
+            and self._tags.passthrough
+            and delta.tool_calls is None
+            and delta.reasoning_content is None
+            and delta.reasoning is None
+            and delta.refusal is None
+            and delta.reasoning_details is None
+        ):
+            # The common chunk: more text for the open text block.
+            if content:
+                self._output_chars += len(content)
+                self._delta(content)
+        else:
+            self._parts(choice)
         if choice.finish_reason:
             if choice.finish_reason == "error":
                 raise UpstreamError("api_error", "Upstream provider ended the completion with an error", status=502)
             self._finish_reason = choice.finish_reason
             self._upstream_stop = choice.stop_reason
-        return events
 
-    def _content(self, kind: BlockKind, text: str) -> list[Event]:
-        events: list[Event] = []
+    def _parts(self, choice: ChunkChoice) -> None:
+        delta = choice.delta
+        if delta.reasoning_details:
+            self._reasoning_details.extend(delta.reasoning_details)
+        reasoning = delta.reasoning_content or delta.reasoning
+        if reasoning:
+            self._tags.plain()
+            self._content(BlockKind.THINKING, reasoning)
+        content = delta.content
+        if isinstance(content, list):
+            parts_thinking = thinking_from_parts(content)
+            if parts_thinking:
+                self._tags.plain()
+                self._content(BlockKind.THINKING, parts_thinking)
+            content = content_text(content)
+        if content:
+            for kind, text in self._tags.feed(content):
+                self._content(kind, text)
+        if delta.refusal:
+            self._content(BlockKind.TEXT, delta.refusal)
+        if delta.tool_calls:
+            for kind, text in self._tags.flush():
+                self._content(kind, text)
+            for call in delta.tool_calls:
+                self._tool_delta(call)
+
+    def _content(self, kind: BlockKind, text: str) -> None:
         block = self._block
         if block is None or block.kind is not kind:
-            content_block: dict[str, Any] = {"type": kind.value, kind.value: ""}
+            content_block: ContentBlock
             if kind is BlockKind.THINKING:
-                content_block["signature"] = ""
-            events += [*self._close(), self._open(kind, content_block)]
+                content_block = {"type": "thinking", "thinking": "", "signature": ""}
+            else:
+                content_block = {"type": "text", "text": ""}
+            self._close()
+            self._open(kind, content_block)
         self._output_chars += len(text)
-        delta_type = "thinking_delta" if kind is BlockKind.THINKING else "text_delta"
-        events.append(self._delta({"type": delta_type, kind.value: text}))
-        return events
+        self._delta(text)
 
-    def _open(self, kind: BlockKind, content_block: dict[str, Any], call: int | None = None) -> Event:
+    def _open(self, kind: BlockKind, content_block: ContentBlock, call: int | None = None) -> None:
         self._block = OpenBlock(self._next_index, kind, call)
+        self._emit({"type": "content_block_start", "index": self._next_index, "content_block": content_block})
         self._next_index += 1
-        return {"type": "content_block_start", "index": self._block.index, "content_block": content_block}
+        self.has_content = True
 
-    def _delta(self, delta: dict[str, Any]) -> Event:
-        assert self._block is not None
-        return {"type": "content_block_delta", "index": self._block.index, "delta": delta}
-
-    def _close(self) -> list[Event]:
+    def _close(self) -> None:
         block = self._block
         if block is None:
-            return []
-        events: list[Event] = []
+            return
         match block.kind:
             case BlockKind.THINKING:
                 signature = thinking_signature(self._reasoning_details or None)
-                events.append(self._delta({"type": "signature_delta", "signature": signature}))
+                self._emit(
+                    {
+                        "type": "content_block_delta",
+                        "index": block.index,
+                        "delta": {"type": "signature_delta", "signature": signature},
+                    }
+                )
             case BlockKind.TOOL_USE:
                 assert block.call is not None
                 call = self._calls[block.call]
-                events += self._arguments(call.arguments.close())
+                self._arguments(call.arguments.close())
                 call.done = True
             case BlockKind.TEXT:
                 pass
             case unreachable:
                 assert_never(unreachable)
+        self._emit({"type": "content_block_stop", "index": block.index})
         self._block = None
-        return [*events, {"type": "content_block_stop", "index": block.index}]
 
-    def _tool_delta(self, call: ToolCall) -> list[Event]:
+    def _tool_delta(self, call: ToolCall) -> None:
         index = self._call_index(call)
         pending = self._calls.setdefault(index, PendingCall())
         pending.merge(call)
         block = self._block
         if block is not None and block.call == index:
-            return self._flush_call(pending)
-        return self._advance_calls()
+            self._flush_call(pending)
+        else:
+            self._advance_calls()
 
-    def _advance_calls(self) -> list[Event]:
+    def _advance_calls(self) -> None:
         """Open the next waiting call once no unfinished call holds the tool_use block."""
-        events: list[Event] = []
         while (ready := self._ready_call()) is not None:
             block = self._block
             if block is not None and block.call is not None and not self._calls[block.call].arguments.complete:
                 break
-            events += self._close() + self._open_call(ready)
-        return events
+            self._close()
+            self._open_call(ready)
 
     def _ready_call(self) -> int | None:
         """The lowest waiting call, once its name is known: blocks keep the upstream's call order."""
@@ -325,23 +390,23 @@ class StreamTranslator:
         first = next(waiting, None)
         return first if first is not None and self._calls[first].name else None
 
-    def _open_call(self, index: int) -> list[Event]:
+    def _open_call(self, index: int) -> None:
         call = self._calls[index]
         call_id = id_with_thought_signature(call.id or tool_use_id(), call.thought_signature)
         name = self._translation.names.original(call.name or "")
-        content_block = {"type": "tool_use", "id": call_id, "name": name, "input": {}}
-        return [self._open(BlockKind.TOOL_USE, content_block, index), *self._flush_call(call)]
+        self._open(BlockKind.TOOL_USE, {"type": "tool_use", "id": call_id, "name": name, "input": {}}, index)
+        self._flush_call(call)
 
-    def _flush_call(self, call: PendingCall) -> list[Event]:
+    def _flush_call(self, call: PendingCall) -> None:
         text = "".join(call.unsent)
         call.unsent.clear()
-        return self._arguments(call.arguments.feed(text)) if text else []
+        if text:
+            self._arguments(call.arguments.feed(text))
 
-    def _arguments(self, text: str) -> list[Event]:
-        if not text:
-            return []
-        self._output_chars += len(text)
-        return [self._delta({"type": "input_json_delta", "partial_json": text})]
+    def _arguments(self, text: str) -> None:
+        if text:
+            self._output_chars += len(text)
+            self._delta(text)
 
     def _call_index(self, call: ToolCall) -> int:
         if call.index is not None:
@@ -354,12 +419,13 @@ class StreamTranslator:
             return max(self._calls, default=-1) + 1
         return max(self._calls)
 
-    def _message_delta(self) -> Event:
+    def _message_delta(self) -> MessageDeltaEvent:
         has_tools = bool(self._calls)
         stop_sequence = matched_stop_sequence(self._upstream_stop, self._translation.stop_sequences)
         reason = "stop_sequence" if stop_sequence else stop_reason(self._finish_reason, has_tools)
         estimate = math.ceil(self._output_chars / _CHARS_PER_TOKEN)
         self.usage = usage_fields(self._upstream_usage, self._input_tokens, estimate)
+        self.stop_reason = reason
         return {
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": stop_sequence},

@@ -1,6 +1,6 @@
 """Text that streams in pieces: tool-call argument JSON kept parseable, and `<think>` tags split off.
 
-Both are small incremental parsers used by `services.streaming`; neither does I/O.
+Both are small incremental parsers used by `conversion.stream`; neither does I/O.
 """
 
 from __future__ import annotations
@@ -151,6 +151,11 @@ class ThinkTags:
         self._phase = _TagPhase.OPENING
         self._held = ""
         self._thought = False
+
+    @property
+    def passthrough(self) -> bool:
+        """True once content can only be text: what is fed comes out unchanged."""
+        return self._phase is _TagPhase.PLAIN
 
     def plain(self) -> None:
         """The provider sends reasoning in its own field, so content is never split."""

@@ -17,11 +17,14 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from provider_proxy.api.handlers import JSON, ProxyState, error_response, has_proxy_key, new_request_id
+from provider_proxy.api.auth import has_proxy_key
+from provider_proxy.api.context import ProxyState
+from provider_proxy.api.responses import JSON, error_response
 from provider_proxy.dashboard.data import dashboard_data
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.metrics import CONTENT_TYPE
 from provider_proxy.services.usage.period import PeriodError, parse_period
+from provider_proxy.services.usage.record import new_request_id
 
 STATIC: Final = Path(__file__).resolve().parent / "static"
 _NO_STORE: Final = {"Cache-Control": "no-store"}

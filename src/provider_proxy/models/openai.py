@@ -1,12 +1,9 @@
-"""OpenAI Chat Completions shapes, as providers answer them.
+"""OpenAI Chat Completions answers, as providers send them (the request is in `openai_request`).
 
 Providers differ in the details, so these types accept every variant seen in the field: `content`
 null or missing, reasoning under `reasoning_content` (DeepSeek, vLLM, llama.cpp) or `reasoning`
 (OpenRouter, Ollama), tool-call `arguments` as a JSON string or an already-parsed object, usage with
 cached tokens under `prompt_tokens_details` or DeepSeek's `prompt_cache_hit_tokens`.
-
-Outbound requests are plain dicts (`ChatRequest`): their shape is decided by the translator and the
-provider profile, and they go straight to the JSON encoder.
 """
 
 from __future__ import annotations
@@ -14,9 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-
-ChatRequest = dict[str, Any]
-ChatMessage = dict[str, Any]
 
 
 class FunctionCall(msgspec.Struct, kw_only=True):

@@ -2,21 +2,20 @@
 
 A profile is data. The translator reads its flags; nothing else in the code asks which provider it
 is talking to. A provider that is plain OpenAI-compatible needs no profile of its own: `generic`
-serves it, and a config file can pick any profile by name with `kind = "..."`.
+serves it, and a config file can pick any profile by name with `kind = "..."` and override any
+single flag (`[providers.x.profile] stream_usage = false`). What differs per model rather than per
+provider (output limits, reasoning support) is in `providers.model_facts`.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
+from provider_proxy.providers.model_facts import ModelFacts
+
 ReasoningStyle = Literal["none", "effort", "openrouter"]
-
-
-def _pattern(regex: str) -> re.Pattern[str]:
-    return re.compile(regex, re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +27,12 @@ class ProviderProfile:
     stream_usage: bool = True
     # How reasoning is asked for: OpenAI's `reasoning_effort`, OpenRouter's `reasoning` object, or not at all.
     reasoning_style: ReasoningStyle = "none"
-    # Upstream models that accept the reasoning control; None means every model of this provider.
-    reasoning_models: re.Pattern[str] | None = None
-    # Models that take `max_completion_tokens` and reject `temperature`, `top_p` and `stop`
-    # (OpenAI's reasoning models).
-    completion_tokens_models: re.Pattern[str] | None = None
-    # Models that reject `parallel_tool_calls` (OpenAI's o-series).
-    no_parallel_tool_calls_models: re.Pattern[str] | None = None
+    # Send the reasoning control for models the model facts know nothing about (OpenRouter maps it for
+    # every model); otherwise only for models known to take it.
+    reasoning_any_model: bool = False
+    # The provider enforces OpenAI's rules for its reasoning models (`max_completion_tokens`; no
+    # `temperature`, `top_p`, `stop` or, for the o-series, `parallel_tool_calls`).
+    openai_parameter_rules: bool = False
     # The provider wants the reasoning text back on assistant turns (DeepSeek thinking-mode tool loops).
     echo_reasoning_content: bool = False
     supports_top_k: bool = False
@@ -54,49 +52,43 @@ class ProviderProfile:
     thought_signatures: bool = False
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
-    def accepts_reasoning(self, model: str) -> bool:
+    def accepts_reasoning(self, facts: ModelFacts) -> bool:
         if self.reasoning_style == "none":
             return False
-        return self.reasoning_models is None or bool(self.reasoning_models.search(model))
+        return facts.reasoning if facts.reasoning is not None else self.reasoning_any_model
 
-    def uses_completion_tokens(self, model: str) -> bool:
-        return bool(self.completion_tokens_models and self.completion_tokens_models.search(model))
+    def restricts_sampling(self, facts: ModelFacts) -> bool:
+        """`max_completion_tokens` instead of `max_tokens`, and no temperature, top_p or stop."""
+        return self.openai_parameter_rules and facts.openai_reasoning
 
-    def rejects_parallel_tool_calls(self, model: str) -> bool:
+    def rejects_parallel_tool_calls(self, facts: ModelFacts) -> bool:
         if not self.supports_parallel_tool_calls:
             return True
-        return bool(self.no_parallel_tool_calls_models and self.no_parallel_tool_calls_models.search(model))
+        return self.openai_parameter_rules and not facts.parallel_tool_calls
 
 
-_OPENAI_REASONING = _pattern(r"^(o\d|gpt-5(?!-chat)|gpt-oss)")
-_OPENAI_COMPLETION_TOKENS = _pattern(r"^(o\d|gpt-5(?!-chat))")
-_O_SERIES = _pattern(r"^o\d")
-_OPENAI = ProviderProfile(
-    kind="openai",
-    reasoning_style="effort",
-    reasoning_models=_OPENAI_REASONING,
-    completion_tokens_models=_OPENAI_COMPLETION_TOKENS,
-    no_parallel_tool_calls_models=_O_SERIES,
-    max_stop_sequences=4,
-)
+# Flags a provider in the config file may override one by one (`[providers.x.profile]`).
+OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {"kind", "extra_headers"}
+
+_OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
 
 PROFILES: dict[str, ProviderProfile] = {
     "generic": ProviderProfile(kind="generic"),
     "openai": _OPENAI,
     # Azure OpenAI serves the same models; only the key travels in an `api-key` header.
     "azure": replace(_OPENAI, kind="azure", auth_header="api-key"),
-    "openrouter": ProviderProfile(kind="openrouter", reasoning_style="openrouter", supports_top_k=True),
+    "openrouter": ProviderProfile(
+        kind="openrouter", reasoning_style="openrouter", reasoning_any_model=True, supports_top_k=True
+    ),
     "deepseek": ProviderProfile(
         kind="deepseek",
         reasoning_style="effort",
-        reasoning_models=_pattern(r"deepseek-v4"),
         echo_reasoning_content=True,
         max_stop_sequences=16,
     ),
     "gemini": ProviderProfile(
         kind="gemini",
         reasoning_style="effort",
-        reasoning_models=_pattern(r"gemini-(2\.5|[3-9])"),
         supports_user=False,
         schema_dialect="gemini",
         thought_signatures=True,
@@ -105,7 +97,6 @@ PROFILES: dict[str, ProviderProfile] = {
     "groq": ProviderProfile(
         kind="groq",
         reasoning_style="effort",
-        reasoning_models=_pattern(r"(gpt-oss|qwen3)"),
         max_stop_sequences=4,
     ),
     "mistral": ProviderProfile(
@@ -115,7 +106,7 @@ PROFILES: dict[str, ProviderProfile] = {
         mid_system_as_user=True,
         no_user_after_tool=True,
     ),
-    "xai": ProviderProfile(kind="xai", reasoning_style="effort", reasoning_models=_pattern(r"grok-3-mini")),
+    "xai": ProviderProfile(kind="xai", reasoning_style="effort"),
     "together": ProviderProfile(kind="together", supports_top_k=True),
     "ollama": ProviderProfile(kind="ollama", supports_top_k=False),
     "vllm": ProviderProfile(kind="vllm", echo_reasoning_content=False, supports_top_k=True),
@@ -150,32 +141,3 @@ def detect_profile(base_url: str) -> str:
     if parts.port in _LOCAL_PORTS:
         return _LOCAL_PORTS[parts.port]
     return "generic"
-
-
-# Largest output each model family accepts, by upstream model name. First match wins.
-OUTPUT_LIMITS: tuple[tuple[re.Pattern[str], int], ...] = (
-    (_pattern(r"gpt-4o"), 16_384),
-    (_pattern(r"gpt-4\.1"), 32_768),
-    (_pattern(r"gpt-4-turbo|gpt-4(-\d+)?$"), 4_096),
-    (_pattern(r"gpt-3\.5"), 4_096),
-    (_pattern(r"gpt-5"), 128_000),
-    (_pattern(r"^o1-mini"), 65_536),
-    (_pattern(r"^(o1|o3|o4)"), 100_000),
-    (_pattern(r"gpt-oss"), 32_768),
-    (_pattern(r"deepseek-reasoner"), 65_536),
-    (_pattern(r"deepseek"), 8_192),
-    (_pattern(r"gemini-(2\.5|[3-9])"), 65_536),
-    (_pattern(r"gemini"), 8_192),
-    (_pattern(r"claude"), 64_000),
-    (_pattern(r"grok-4"), 64_000),
-    (_pattern(r"qwen3-coder"), 65_536),
-    (_pattern(r"kimi-k2"), 16_384),
-)
-DEFAULT_OUTPUT_LIMIT = 16_384
-
-
-def known_output_limit(model: str) -> int | None:
-    for pattern, limit in OUTPUT_LIMITS:
-        if pattern.search(model):
-            return limit
-    return None

@@ -12,7 +12,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
@@ -64,7 +64,7 @@ class ProxyMetrics:
         self.streams_in_flight = Gauge("proxy_streams_in_flight", "Streams being served now.", registry=registry)
         self._cache: dict[tuple[object, ...], _Series] = {}
 
-    def observe(self, record: UsageRecord) -> None:
+    def observe(self, record: RequestRecord) -> None:
         series = self._series(record)
         series.requests.inc()
         if record.error_type is not None:
@@ -79,7 +79,7 @@ class ProxyMetrics:
         if record.cache_read_tokens:
             series.cache_read_tokens.inc(record.cache_read_tokens)
 
-    def _series(self, record: UsageRecord) -> _Series:
+    def _series(self, record: RequestRecord) -> _Series:
         """The labelled children for this record, looked up once per label combination."""
         key = (record.model, record.provider, record.upstream_model, record.status, record.stream)
         series = self._cache.get(key)

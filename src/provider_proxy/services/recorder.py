@@ -1,31 +1,49 @@
-"""What the request path calls when a request ends: update the metrics, queue the usage record.
+"""Where a finished request goes: one log line, one usage row and its metrics, all from its record.
 
-Both are cheap (a few counter updates and a queue put); the database is written by the writer task.
+`finish` runs once per request, after its response (stream or not) has been sent. It is cheap (a log
+record, a few counter updates and a queue put); the database is written by the writer task and the
+log line by the logging thread.
 """
 
 from __future__ import annotations
 
+import logging
+
 from provider_proxy.config.settings import Settings
 from provider_proxy.services.metrics import ProxyMetrics
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.store import store_from_settings
 from provider_proxy.services.usage.writer import UsageWriter
 
+logger = logging.getLogger("provider_proxy.request")
 
-class UsageRecorder:
+
+class Recorder:
     def __init__(self, metrics: ProxyMetrics, writer: UsageWriter | None = None) -> None:
         self.metrics = metrics
         self.writer = writer
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> UsageRecorder:
+    def from_settings(cls, settings: Settings) -> Recorder:
         writer = UsageWriter(store_from_settings(settings)) if settings.usage_tracking else None
         return cls(ProxyMetrics(), writer)
 
-    def record(self, record: UsageRecord) -> None:
-        self.metrics.observe(record)
-        if self.writer is not None:
-            self.writer.put(record)
+    def sending(self, record: RequestRecord) -> None:
+        """The response is about to be sent (a stream starts now)."""
+        if record.stream:
+            self.metrics.streams_in_flight.inc()
+
+    def finish(self, record: RequestRecord, *, usage: bool) -> None:
+        """The response has been sent: write the log line and, for `usage` endpoints, the usage row
+        and the metrics."""
+        record.latency_ms = record.elapsed_ms()
+        if record.stream:
+            self.metrics.streams_in_flight.dec()
+        if usage:
+            self.metrics.observe(record)
+            if self.writer is not None:
+                self.writer.put(record)
+        _log_line(record)
 
     async def start(self) -> None:
         if self.writer is not None:
@@ -34,3 +52,21 @@ class UsageRecorder:
     async def close(self) -> None:
         if self.writer is not None:
             await self.writer.close()
+
+
+def _log_line(record: RequestRecord) -> None:
+    tokens = "" if record.input_tokens is None else f" in={record.input_tokens} out={record.output_tokens}"
+    retries = f" retries={record.retries}" if record.retries else ""
+    logger.info(
+        "%s %s %s %s -> %s %d %.1fms%s%s%s",
+        record.request_id,
+        record.method,
+        record.path,
+        record.model or "-",
+        record.route or "-",
+        record.status,
+        record.latency_ms,
+        " stream" if record.stream else "",
+        tokens,
+        retries,
+    )

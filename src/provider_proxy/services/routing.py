@@ -1,4 +1,4 @@
-"""Requested model name -> Route (provider, upstream model, limits), from one declarative table.
+"""Requested model name -> Route (provider, upstream model, facts), from one declarative table.
 
 Claude model ids are mapped by family, never by an exact list: `claude-haiku-4-5-20251001`,
 `claude-3-5-haiku-latest` and a future `claude-haiku-7` are all haiku. Order of precedence:
@@ -12,28 +12,16 @@ Claude model ids are mapped by family, never by an exact list: `claude-haiku-4-5
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 from fnmatch import fnmatchcase
 
-from provider_proxy.config.proxy_config import DEFAULT_PROVIDER, Provider, ProxyConfig
-from provider_proxy.providers.profiles import DEFAULT_OUTPUT_LIMIT, known_output_limit
+from provider_proxy.config.provider import Provider, Route
+from provider_proxy.config.proxy_config import DEFAULT_PROVIDER, ProxyConfig
+from provider_proxy.providers.model_facts import DEFAULT_OUTPUT_LIMIT, model_facts
+from provider_proxy.utils.cache import BoundedCache
 
 _FAMILY = re.compile(r"^(?:anthropic[/.])?claude-(?:[\d.]+-)*(opus|sonnet|haiku)(?![a-z])", re.IGNORECASE)
 _CACHE_LIMIT = 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    requested: str
-    provider: Provider
-    model: str
-    max_output_tokens: int
-    # None: decide by the provider profile; True/False: the config forces reasoning on or off.
-    reasoning: bool | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider.name}/{self.model}"
 
 
 def claude_family(model: str) -> str | None:
@@ -50,15 +38,13 @@ class Router:
             "sonnet": settings.sonnet_model,
             "opus": settings.big_model,
         }
-        self._cache: dict[str, Route] = {}
+        # Model names come from clients: the resolved routes are kept, within a bound.
+        self._cache: BoundedCache[str, Route] = BoundedCache(_CACHE_LIMIT)
 
     def resolve(self, requested: str) -> Route:
         route = self._cache.get(requested)
         if route is None:
-            route = self._resolve(requested)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[requested] = route
+            route = self._cache.put(requested, self._resolve(requested))
         return route
 
     def _resolve(self, requested: str) -> Route:
@@ -97,9 +83,14 @@ class Router:
         max_output: int | None = None,
         reasoning: bool | None = None,
     ) -> Route:
+        """The route with the model's facts, overridden by the config file: the route entry first, then
+        the `[models]` entry, then the provider's own limit."""
+        facts = model_facts(model)
         model_entry = self._config.models.get(model)
         if model_entry is not None:
             max_output = max_output or model_entry.max_output_tokens
             reasoning = reasoning if reasoning is not None else model_entry.reasoning
-        limit = max_output or provider.max_output_tokens or known_output_limit(model) or DEFAULT_OUTPUT_LIMIT
-        return Route(requested, provider, model, limit, reasoning)
+        if reasoning is not None:
+            facts = replace(facts, reasoning=reasoning)
+        limit = max_output or provider.max_output_tokens or facts.max_output_tokens or DEFAULT_OUTPUT_LIMIT
+        return Route(requested, provider, model, limit, facts)

@@ -12,7 +12,7 @@ model will read is counted:
   `detail: low`;
 - PDFs (`file` parts): 1,000 tokens per page (page objects counted in the data, at least one).
 
-Text is counted with the routed upstream model's tokenizer where it is known (`tokenizers`:
+Text is counted with the routed upstream model's tokenizer where it is known (its model facts:
 o200k_base for gpt-4o/4.1/5, o-series, gpt-oss; cl100k_base for gpt-4/gpt-3.5). Other models
 (DeepSeek, Gemini, Qwen, Llama, Claude through OpenRouter...) get an estimate calibrated against
 o200k_base on Claude Code traffic (prose, source code, JSON, shell output; see bench/token_count.py):
@@ -30,15 +30,16 @@ import math
 import re
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import assert_never
 
 import orjson
 
+from provider_proxy.config.provider import Route
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
-from provider_proxy.models.openai import ChatMessage, ChatRequest
-from provider_proxy.services.routing import Route
-from provider_proxy.services.tokenizers import model_tokenizer
+from provider_proxy.models.openai_request import ChatMessage, ChatRequest, ContentPart, Function
+from provider_proxy.providers.model_facts import Encoding
+from provider_proxy.services.tokenizers import Tokenizers
 
 Counter = Callable[[str], int]
 
@@ -56,14 +57,19 @@ _HEADER_B64_CHARS = 65_536  # base64 decoded to find image dimensions: 48 KB of 
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 
 
-def count_request_tokens(request: CountTokensRequest, route: Route) -> int:
-    return count_upstream_tokens(upstream_body(request, route), route.model)
+class TokenCounter:
+    """Counts input tokens; owns the tokenizers it loads."""
 
+    def __init__(self, tokenizers: Tokenizers | None = None) -> None:
+        self.tokenizers = tokenizers or Tokenizers()
 
-def count_upstream_tokens(body: ChatRequest, model: str) -> int:
-    """Input tokens of a chat request already translated for `model`."""
-    tokenizer = model_tokenizer(model)
-    return count_body(body, tokenizer.count if tokenizer else estimate_tokens)
+    def count_request(self, request: CountTokensRequest, route: Route) -> int:
+        return self.count_upstream(upstream_body(request, route), route.facts.tokenizer)
+
+    def count_upstream(self, body: ChatRequest, encoding: Encoding | None) -> int:
+        """Input tokens of a chat request already translated, with the routed model's encoding."""
+        tokenizer = self.tokenizers.get(encoding) if encoding else None
+        return count_body(body, tokenizer.count if tokenizer else estimate_tokens)
 
 
 def estimate_input_tokens(body: bytes) -> int:
@@ -98,50 +104,50 @@ def estimate_tokens(text: str) -> int:
 def count_body(body: ChatRequest, count: Counter) -> int:
     total = REPLY_PRIMING
     for tool in body.get("tools", ()):
-        total += _tool_tokens(tool.get("function", {}), count)
+        total += _tool_tokens(tool["function"], count)
     for message in body["messages"]:
         total += _message_tokens(message, count)
     return total
 
 
-def _tool_tokens(function: dict[str, Any], count: Counter) -> int:
-    parameters = orjson.dumps(function.get("parameters", {})).decode("utf-8")
-    return PER_TOOL + count(function.get("name", "")) + count(function.get("description", "")) + count(parameters)
+def _tool_tokens(function: Function, count: Counter) -> int:
+    parameters = orjson.dumps(function["parameters"]).decode("utf-8")
+    return PER_TOOL + count(function["name"]) + count(function.get("description", "")) + count(parameters)
 
 
 def _message_tokens(message: ChatMessage, count: Counter) -> int:
     total = PER_MESSAGE + count(message["role"])
-    content = message.get("content")
+    content = message["content"]
     if isinstance(content, str):
         total += count(content)
-    elif isinstance(content, list):
+    elif content is not None:
         total += sum(_part_tokens(part, count) for part in content)
-    for key in ("reasoning_content", "tool_call_id", "name"):
-        value = message.get(key)
-        if isinstance(value, str):
-            total += count(value)
-    for call in message.get("tool_calls") or ():
-        function = call.get("function", {})
-        total += PER_TOOL_CALL + count(function.get("name", "")) + count(_arguments(function.get("arguments")))
+    match message["role"]:
+        case "assistant":
+            total += count(message.get("reasoning_content", ""))
+            for call in message.get("tool_calls", ()):
+                function = call["function"]
+                total += PER_TOOL_CALL + count(function["name"]) + count(function["arguments"])
+        case "tool":
+            total += count(message["tool_call_id"])
+        case "system" | "user":
+            pass
+        case unreachable:
+            assert_never(unreachable)
     return total
 
 
-def _arguments(arguments: Any) -> str:
-    if isinstance(arguments, str):
-        return arguments
-    return orjson.dumps(arguments).decode("utf-8") if arguments is not None else ""
-
-
-def _part_tokens(part: dict[str, Any], count: Counter) -> int:
-    kind = part.get("type")
-    if kind == "text":
-        return count(part.get("text", ""))
-    if kind == "image_url":
-        image = part.get("image_url", {})
-        return image_tokens(image.get("url", ""), image.get("detail"))
-    if kind == "file":
-        return pdf_tokens(part.get("file", {}).get("file_data", ""))
-    return count(orjson.dumps(part).decode("utf-8"))
+def _part_tokens(part: ContentPart, count: Counter) -> int:
+    match part["type"]:
+        case "text":
+            return count(part["text"])
+        case "image_url":
+            image = part["image_url"]
+            return image_tokens(image["url"], image.get("detail"))
+        case "file":
+            return pdf_tokens(part["file"]["file_data"])
+        case unreachable:
+            assert_never(unreachable)
 
 
 def image_tokens(url: str, detail: str | None = None) -> int:

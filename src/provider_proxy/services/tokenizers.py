@@ -1,5 +1,6 @@
-"""Exact tokenizers for OpenAI models, loaded lazily, once per process, without network.
+"""Exact tokenizers for OpenAI models, loaded lazily, once per owner, without network.
 
+Which model uses which encoding is a model fact (`providers.model_facts`):
 - o200k_base: gpt-4o, gpt-4.1, gpt-4.5, gpt-5, the o-series (o1, o3, o4-mini) and gpt-oss
   (whose o200k_harmony adds only special tokens);
 - cl100k_base: gpt-4 (incl. gpt-4-turbo), gpt-3.5-turbo (Azure's gpt-35-turbo).
@@ -13,15 +14,12 @@ None, fall back to the estimate, and one warning is logged.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from typing import Protocol
 
-logger = logging.getLogger(__name__)
+from provider_proxy.providers.model_facts import Encoding
 
-_PREFIX = re.compile(r"^(?:ft:|azure/|openai/)+")
-_O200K = re.compile(r"^(?:chatgpt-4o|gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|gpt-oss|o[134](?:$|-)|codex-)")
-_CL100K = re.compile(r"^(?:gpt-4|gpt-3\.5|gpt-35)")
+logger = logging.getLogger(__name__)
 
 
 class _Backend(Protocol):
@@ -45,33 +43,26 @@ class Tokenizer:
         return len(self._backend.encode_with_special(text))
 
 
-def encoding_name_for(model: str) -> str | None:
-    """The encoding of an upstream model, or None when its tokenizer is not known here."""
-    name = _PREFIX.sub("", model.strip().lower()).rsplit("/", 1)[-1]
-    if _O200K.match(name):
-        return "o200k_base"
-    if _CL100K.match(name):
-        return "cl100k_base"
-    return None
+class Tokenizers:
+    """The encodings loaded so far, at most one of each (two exist): loaded on first use, kept for the
+    life of the owner, and None (after one warning) when one cannot be loaded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[Encoding, Tokenizer | None] = {}
+
+    def get(self, encoding: Encoding) -> Tokenizer | None:
+        try:
+            return self._loaded[encoding]
+        except KeyError:
+            pass
+        with self._lock:
+            if encoding not in self._loaded:
+                self._loaded[encoding] = _load(encoding)
+            return self._loaded[encoding]
 
 
-_lock = threading.Lock()
-_loaded: dict[str, Tokenizer | None] = {}
-
-
-def get_tokenizer(encoding: str) -> Tokenizer | None:
-    """The tokenizer for `encoding`, loaded on first use; None (after one warning) if unavailable."""
-    try:
-        return _loaded[encoding]
-    except KeyError:
-        pass
-    with _lock:
-        if encoding not in _loaded:
-            _loaded[encoding] = _load(encoding)
-        return _loaded[encoding]
-
-
-def _load(encoding: str) -> Tokenizer | None:
+def _load(encoding: Encoding) -> Tokenizer | None:
     try:
         import quicktok  # type: ignore[import-untyped]
 
@@ -85,8 +76,3 @@ def _load(encoding: str) -> Tokenizer | None:
             exc,
         )
         return None
-
-
-def model_tokenizer(model: str) -> Tokenizer | None:
-    encoding = encoding_name_for(model)
-    return get_tokenizer(encoding) if encoding else None

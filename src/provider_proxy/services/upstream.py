@@ -1,6 +1,8 @@
-"""The one pooled HTTP client for every upstream call.
+"""The one pooled HTTP client for every upstream call, and the one boundary for its failures.
 
-Transport failures become `UpstreamError`s here and nowhere else. Requests are retried only before
+Transport failures (`services.http1`'s exceptions and timeouts) become `UpstreamError`s here and
+nowhere else: opening a call, reading a stream (`UpstreamStream`) and probing a provider for
+`check`. Nothing above this module sees the HTTP client's own types. Requests are retried only before
 the first byte of an answer: connection failures, 429 and 502/503/504, with backoff that honours
 `retry-after` (up to a cap; a longer wait is passed to the client to decide).
 """
@@ -11,25 +13,25 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import msgspec
-import orjson
 
-from provider_proxy.config.proxy_config import Provider
+from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import Settings
-from provider_proxy.errors import UpstreamError, from_upstream_status
+from provider_proxy.errors import UpstreamError, error_detail, from_upstream_status
 from provider_proxy.models.openai import ChatCompletion
 from provider_proxy.services.http1 import ConnectError, HttpClient, HttpError, Response, Target, prepare
+from provider_proxy.utils.cache import BoundedCache
 from provider_proxy.utils.logging import redact
 
 logger = logging.getLogger(__name__)
 
 _RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER: Final = 10.0
-_DETAIL_LIMIT: Final = 600
 _USER_AGENT: Final = "claude-code-provider-proxy"
 _MAX_TARGETS: Final = 256
+_PROBE_TIMEOUT: Final = 15.0
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 
 
@@ -61,28 +63,6 @@ def request_headers(provider: Provider) -> dict[str, str]:
     return headers
 
 
-def error_detail(raw: bytes) -> str:
-    """The provider's own error message, from whichever shape it uses."""
-    try:
-        data: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return raw.decode("utf-8", "replace").strip()[:_DETAIL_LIMIT]
-    if isinstance(data, list) and data:
-        data = data[0]
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict):
-            message = error.get("message") or error.get("detail") or error.get("msg")
-            if message:
-                return str(message)[:_DETAIL_LIMIT]
-        elif isinstance(error, str):
-            return error[:_DETAIL_LIMIT]
-        for key in ("message", "detail"):
-            if data.get(key):
-                return str(data[key])[:_DETAIL_LIMIT]
-    return raw.decode("utf-8", "replace").strip()[:_DETAIL_LIMIT]
-
-
 def _retry_delay(attempt: int, retry_after: str | None) -> float | None:
     """Seconds to wait before the next attempt, or None when the wait is too long to hold the client."""
     if retry_after:
@@ -95,23 +75,42 @@ def _retry_delay(attempt: int, retry_after: str | None) -> float | None:
     return backoff * (0.5 + random.random() / 2)
 
 
+class UpstreamStream:
+    """A streaming answer whose status was 200: its body as it arrives, failures as `UpstreamError`."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+
+    async def read(self, wait: float) -> bytes | None:
+        """The next bytes (b"" at the end), or None when the upstream stayed silent for `wait` seconds."""
+        try:
+            return await self._response.readany(max(wait, 0))
+        except HttpError as exc:
+            raise UpstreamError("api_error", f"Upstream stream broke off: {exc}", status=502) from None
+
+    def close(self) -> None:
+        """A complete answer has gone back to the pool already; an unfinished one is dropped."""
+        self._response.close()
+
+
 class UpstreamClient:
     def __init__(self, settings: Settings, secrets: tuple[str, ...] = ()) -> None:
         self._settings = settings
         self._secrets = secrets
         self._http: HttpClient | None = None
         # Prepared once per (provider, model): the request line and headers are the same every call.
-        self._targets: dict[tuple[str, str], Target] = {}
+        # Pass-through model names come from clients, so the table is bounded.
+        self._targets: BoundedCache[tuple[str, str], Target] = BoundedCache(_MAX_TARGETS)
 
     def _target(self, provider: Provider, model: str) -> Target:
         key = (provider.name, model)
         target = self._targets.get(key)
         if target is None:
-            if len(self._targets) >= _MAX_TARGETS:  # pass-through model names come from clients: stay bounded
-                self._targets.clear()
             # Base URLs and headers were checked when the configuration was loaded.
             target = prepare("POST", chat_url(provider, model), request_headers(provider).items())
-            self._targets[key] = target
+            self._targets.put(key, target)
         return target
 
     async def start(self) -> None:
@@ -144,9 +143,20 @@ class UpstreamClient:
                 status=502,
             ) from None
 
-    async def open_stream(self, provider: Provider, model: str, body: bytes, outcome: Outcome) -> Response:
+    async def open_stream(self, provider: Provider, model: str, body: bytes, outcome: Outcome) -> UpstreamStream:
         """A streaming completion whose status was 200; the caller reads and closes it."""
-        return await self._send(provider, model, body, outcome, whole=False)
+        return UpstreamStream(await self._send(provider, model, body, outcome, whole=False))
+
+    async def probe(self, provider: Provider, timeout: float = _PROBE_TIMEOUT) -> tuple[int, str]:
+        """`GET /models` with the provider's key, for `check --probe`: (status, the provider's message)."""
+        target = prepare("GET", provider.models_url, request_headers(provider).items())
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self.http.request(target, b"")
+                raw = await response.read(timeout)
+        except (HttpError, TimeoutError) as exc:
+            raise self._transport_error(exc, provider) from None
+        return response.status, redact(error_detail(raw), self._secrets)
 
     async def _send(self, provider: Provider, model: str, body: bytes, outcome: Outcome, *, whole: bool) -> Response:
         """An answer with status 200, after retries of connection failures, 429 and 502/503/504."""

@@ -1,8 +1,9 @@
 """Logging set-up: package loggers, one line per request, secrets redacted everywhere.
 
-The redaction filter sits on the root handler, so a secret never reaches a log line whatever
-logger or library writes it: configured keys are replaced by their first four characters and `***`,
-and anything shaped like a bearer token or an API key is masked as well.
+Redaction is the root handler's formatter, so a secret never reaches a log line whatever logger or
+library writes it, tracebacks included: configured keys are replaced by their first four characters
+and `***`, and anything shaped like a bearer token or an API key is masked as well. The formatting
+runs on the logging thread (`server`), off the request path.
 """
 
 from __future__ import annotations
@@ -40,17 +41,15 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-class RedactingFilter(logging.Filter):
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted line: the message, its arguments and any traceback or stack."""
+
+    def __init__(self, fmt: str, secrets: Iterable[str] = ()) -> None:
+        super().__init__(fmt)
         self.secrets = tuple(secrets)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, self.secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
 
 
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
@@ -61,8 +60,7 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     # Nor file and line: without a source file logging skips the stack walk (findCaller) per record.
     logging._srcfile = None
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(secrets))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Any, Final, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Final, NamedTuple
 
 import orjson
+
+from provider_proxy.models.anthropic_output import StreamEvent
 
 _LINE_END: Final = re.compile(r"\r\n|\r|\n")
 _BOM: Final = "\ufeff"
@@ -43,18 +46,38 @@ class SSEDecoder:
             # The previous chunk ended in CR: an LF now is the second half of that line ending.
             self._skip_lf = False
             text = text.removeprefix("\n")
-        return self._lines(self._pending + text)
+        if not self._started and text:
+            self._started = True
+            text = text.removeprefix(_BOM)
+        text = self._pending + text
+        if "\r" in text or self._data or self._event:
+            return self._lines(text)
+        return self._events(text)
+
+    def _events(self, text: str) -> list[ServerSentEvent]:
+        """LF-only text with no event in progress (the common case): whole events at once.
+
+        An event that is one `data: ...` line is taken as it is; anything else (comments, several
+        fields, blank-line runs) goes through the line rules."""
+        blocks = text.split("\n\n")
+        events: list[ServerSentEvent] = []
+        for block in blocks[:-1]:
+            if block.startswith("data: ") and "\n" not in block:
+                events.append(ServerSentEvent(block[6:]))
+            elif block:
+                events += self._lines(block + "\n\n")
+        return events + self._lines(blocks[-1])
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream: an unterminated last event is still delivered (lenient for sloppy servers)."""
-        events = self._lines(self._pending + self._utf8.decode(b"", final=True) + "\n\n")
+        tail = self._utf8.decode(b"", final=True)
+        if not self._started and tail:
+            tail = tail.removeprefix(_BOM)
+        events = self._lines(self._pending + tail + "\n\n")
         self._pending = ""
         return events
 
     def _lines(self, text: str) -> list[ServerSentEvent]:
-        if not self._started and text:
-            self._started = True
-            text = text.removeprefix(_BOM)
         events: list[ServerSentEvent] = []
         # Most upstreams end lines with LF alone: str.split is 5x faster than the regex that also takes CR.
         parts = _LINE_END.split(text) if "\r" in text else text.split("\n")
@@ -91,6 +114,11 @@ class SSEDecoder:
         return ServerSentEvent(data="\n".join(data), event=event or "message")
 
 
-def encode(event_type: str, payload: dict[str, Any]) -> bytes:
+def encode(event_type: str, payload: Mapping[str, object]) -> bytes:
     """One SSE frame; orjson never writes a raw newline, so the payload fits on one data line."""
     return b"event: " + event_type.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def encode_all(events: Iterable[StreamEvent]) -> bytes:
+    """The frames of several events, named by their `type`, as one write."""
+    return b"".join([encode(event["type"], event) for event in events])

@@ -13,7 +13,7 @@ from typing import Any, Final
 import psycopg
 
 from provider_proxy.services.usage.migrations import SCHEMA_VERSION_TABLE, pending
-from provider_proxy.services.usage.record import COLUMNS, UsageRecord
+from provider_proxy.services.usage.record import COLUMNS, RequestRecord
 
 _INSERT: Final = f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 _MIGRATION_LOCK: Final = 0x70707573  # any constant shared by every replica
@@ -43,7 +43,7 @@ class PostgresStore:
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
 
-    async def insert(self, records: Sequence[UsageRecord]) -> None:
+    async def insert(self, records: Sequence[RequestRecord]) -> None:
         conn = await self._connection()
         # One transaction a batch: the connection autocommits, which would commit every row.
         async with self._lock, conn.transaction(), conn.cursor() as cursor:

@@ -1,45 +1,65 @@
-"""One usage record: what a request asked for, where it went, what it cost and how it ended."""
+"""The one record of a request: what it asked for, where it went, what it cost and how it ended.
+
+The API layer creates it when a request arrives and fills it in while the request runs; when the
+response (stream or not) has been sent, `services.recorder` writes it once: the request's log line,
+its usage row and its metrics are all views of this object. Every field is a column of
+`usage_records` except those marked `_NOT_STORED`; adding a column means adding a field here and a
+migration (`migrations`), nothing else on the request path.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import random
+import time
+from dataclasses import dataclass, field, fields
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
+
+_NOT_STORED: Final = {"stored": False}
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRecord:
-    """A finished request. Times are epoch seconds (`ts`) and milliseconds (latencies)."""
+def new_request_id() -> str:
+    # Unique, not secret: the module PRNG (reseeded after fork) is ~10x cheaper than uuid4.
+    return f"req_{random.getrandbits(96):024x}"
 
-    ts: float
-    request_id: str
-    key_name: str | None
-    model: str | None
-    route: str | None
-    provider: str | None
-    upstream_model: str | None
-    stream: bool
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_read_tokens: int | None
-    ttft_ms: float | None
-    latency_ms: float
-    status: int
-    error_type: str | None
-    stop_reason: str | None
-    retries: int
+
+@dataclass(slots=True, kw_only=True)
+class RequestRecord:
+    """Times are epoch seconds (`ts`) and milliseconds (latencies)."""
+
+    ts: float = field(default_factory=time.time)
+    request_id: str = field(default_factory=new_request_id)
+    key_name: str | None = None
+    model: str | None = None
+    route: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    stream: bool = False
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    ttft_ms: float | None = None
+    latency_ms: float = 0.0
+    status: int = 0
+    error_type: str | None = None
+    stop_reason: str | None = None
+    retries: int = 0
+    # The request's start on the monotonic clock the latencies are measured on.
+    started: float = field(default_factory=time.perf_counter, compare=False, metadata=_NOT_STORED)
+    # For the log line: the request's method and path.
+    method: str = field(default="POST", compare=False, metadata=_NOT_STORED)
+    path: str = field(default="/v1/messages", compare=False, metadata=_NOT_STORED)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
 
     def row(self) -> tuple[Any, ...]:
-        """The values in `COLUMNS` order, with the time as integer milliseconds."""
-        return (round(self.ts * 1000), *_OTHER_VALUES(self))
-
-    @classmethod
-    def from_row(cls, row: tuple[Any, ...]) -> UsageRecord:
-        ts_ms, request_id, key_name, model, route, provider, upstream_model, stream, *rest = row
-        return cls(ts_ms / 1000, request_id, key_name, model, route, provider, upstream_model, bool(stream), *rest)
+        """The stored values in `COLUMNS` order, with the time as integer milliseconds."""
+        return (round(self.ts * 1000), *_STORED_AFTER_TS(self))
 
 
-# Column names in the table, in `UsageRecord.row()` order (`ts` is stored as `ts_ms`).
-COLUMNS: tuple[str, ...] = ("ts_ms", *(f.name for f in fields(UsageRecord)[1:]))
-# Every field after `ts`, read in one call (dataclasses.astuple deep-copies each value).
-_OTHER_VALUES = attrgetter(*COLUMNS[1:])
+# Column names in the table, in `RequestRecord.row()` order (`ts` is stored as `ts_ms`).
+_STORED: Final = tuple(f.name for f in fields(RequestRecord) if f.metadata.get("stored", True))
+COLUMNS: Final[tuple[str, ...]] = ("ts_ms", *_STORED[1:])
+# Every stored field after `ts`, read in one call (dataclasses.astuple deep-copies each value).
+_STORED_AFTER_TS: Final = attrgetter(*_STORED[1:])

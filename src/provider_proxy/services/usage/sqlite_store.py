@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from provider_proxy.services.usage.migrations import SCHEMA_VERSION_TABLE, pending
-from provider_proxy.services.usage.record import COLUMNS, UsageRecord
+from provider_proxy.services.usage.record import COLUMNS, RequestRecord
 
 _INSERT = f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -32,7 +32,7 @@ class SQLiteStore:
     async def open(self) -> None:
         await asyncio.to_thread(self._open)
 
-    async def insert(self, records: Sequence[UsageRecord]) -> None:
+    async def insert(self, records: Sequence[RequestRecord]) -> None:
         rows = [record.row() for record in records]
         await asyncio.to_thread(self._run, lambda conn: _insert(conn, rows))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from provider_proxy.config.settings import ConfigError, Settings
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 
 DB_FILE = "usage.db"
 
@@ -27,7 +27,7 @@ class UsageStore(Protocol):
         """Connect and bring the schema up to date."""
         ...
 
-    async def insert(self, records: Sequence[UsageRecord]) -> None: ...
+    async def insert(self, records: Sequence[RequestRecord]) -> None: ...
 
     async def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 

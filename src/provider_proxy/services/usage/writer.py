@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Final
 
-from provider_proxy.services.usage.record import UsageRecord
+from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.store import UsageStore
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class UsageWriter:
     def __init__(self, store: UsageStore, *, batch_size: int = 500, max_queued: int = 100_000) -> None:
         self.store = store
         self._batch_size = batch_size
-        self._queue: asyncio.Queue[UsageRecord | None] = asyncio.Queue(max_queued)
+        self._queue: asyncio.Queue[RequestRecord | None] = asyncio.Queue(max_queued)
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
 
@@ -33,7 +33,7 @@ class UsageWriter:
         self._task = asyncio.create_task(self._run(), name="usage-writer")
         logger.info("usage records go to %s", self.store.description)
 
-    def put(self, record: UsageRecord) -> None:
+    def put(self, record: RequestRecord) -> None:
         """Queue one record; never blocks. A full queue (a stalled database) drops the record."""
         try:
             self._queue.put_nowait(record)
@@ -66,7 +66,7 @@ class UsageWriter:
                 for _ in range(len(batch) + stopping):
                     self._queue.task_done()
 
-    def _take(self, first: UsageRecord | None) -> tuple[list[UsageRecord], bool]:
+    def _take(self, first: RequestRecord | None) -> tuple[list[RequestRecord], bool]:
         """The first item plus whatever else is queued, up to a batch; True once the stop mark is seen."""
         if first is None:
             return [], True

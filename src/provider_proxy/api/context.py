@@ -1,0 +1,39 @@
+"""What a request handler works with: the app's long-lived services (`ProxyState`) and, per request,
+the record it fills in (`services.usage.record.RequestRecord`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from provider_proxy.config.proxy_config import ProxyConfig
+from provider_proxy.services.recorder import Recorder
+from provider_proxy.services.routing import Router
+from provider_proxy.services.token_counting import TokenCounter
+from provider_proxy.services.upstream import UpstreamClient
+from provider_proxy.services.usage.record import RequestRecord
+
+
+@dataclass(slots=True)
+class ProxyState:
+    config: ProxyConfig
+    router: Router
+    upstream: UpstreamClient
+    recorder: Recorder
+    tokens: TokenCounter
+
+
+class Answer(Protocol):
+    """What a handler returns: an ASGI response (Starlette's, or the event stream)."""
+
+    status_code: int
+    raw_headers: list[tuple[bytes, bytes]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+Handler = Callable[[Request, ProxyState, RequestRecord], Awaitable[Answer]]

@@ -1,0 +1,50 @@
+"""A provider the proxy can call, and a route: where one requested model goes.
+
+Both are built once (providers when the configuration loads, routes by `services.routing.Router`)
+and read by the translators and the upstream client. Objects that hold a key never show it: the key
+and the headers (which may carry one) are left out of `repr`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from provider_proxy.providers.model_facts import ModelFacts
+from provider_proxy.providers.profiles import ProviderProfile
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    base_url: str
+    api_key: str | None = field(repr=False)
+    profile: ProviderProfile
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    api_version: str | None = None
+    max_output_tokens: int | None = None
+    # Where the key comes from, for messages that must not show the key itself.
+    key_source: str = ""
+
+    @property
+    def chat_url(self) -> str:
+        return self.base_url + "/chat/completions"
+
+    @property
+    def models_url(self) -> str:
+        return self.base_url + "/models"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One requested model resolved: the provider, the upstream model and what is known about it."""
+
+    requested: str
+    provider: Provider
+    model: str
+    max_output_tokens: int
+    # The model's facts with the config file's overrides applied (reasoning forced on or off, limits).
+    facts: ModelFacts = field(default_factory=ModelFacts)
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.model}"

@@ -1,0 +1,101 @@
+"""Upstream SSE bytes -> Anthropic stream events, with no I/O: SSE decoding, chunk decoding, translation.
+
+`EventPipeline.feed` takes whatever one upstream read delivered and returns the events it completes
+(deltas of one block joined); `b""` means the upstream closed the stream. Every failure (an error
+event or error object, a chunk that is not a chat completion chunk, an end without finish_reason)
+becomes the one final `error` event; after it, or after `message_stop`, `done` is true.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import msgspec
+
+from provider_proxy.conversion.stream import StreamTranslator, chunk_error
+from provider_proxy.errors import ProxyError, UpstreamError, error_detail
+from provider_proxy.models.anthropic_output import StreamEvent
+from provider_proxy.models.openai import ChatCompletionChunk
+from provider_proxy.utils.logging import redact
+from provider_proxy.utils.sse import ServerSentEvent, SSEDecoder
+
+logger = logging.getLogger(__name__)
+
+_DONE: Final = "[DONE]"
+_SNIPPET: Final = 200
+_chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+
+
+class _ObjectError(msgspec.Struct, kw_only=True):
+    """vLLM's mid-stream error shape: `{"object": "error", "message": ...}`."""
+
+    object: str | None = None
+    message: str | None = None
+
+
+_object_error_decoder = msgspec.json.Decoder(_ObjectError)
+
+
+class EventPipeline:
+    def __init__(self, translator: StreamTranslator, secrets: tuple[str, ...] = (), label: str = "-") -> None:
+        self.translator = translator
+        self._secrets = secrets
+        self._label = label
+        self._decoder = SSEDecoder()
+
+    @property
+    def done(self) -> bool:
+        return self.translator.done
+
+    def start(self) -> list[StreamEvent]:
+        return self.translator.start()
+
+    def feed(self, raw: bytes) -> list[StreamEvent]:
+        """Events for the next upstream bytes; b"" means the upstream closed the stream."""
+        translator = self.translator
+        if translator.done:
+            return []
+        try:
+            for sse in self._decoder.feed(raw) if raw else self._decoder.close():
+                if sse.data == _DONE:
+                    return translator.finish()
+                translator.push(decode_chunk(sse, self._secrets))
+            if not raw:
+                return translator.finish()
+        except ProxyError as error:
+            return self.fail(error)
+        return translator.take()
+
+    def fail(self, error: ProxyError) -> list[StreamEvent]:
+        if not self.done:
+            logger.warning("%s stream failed: %s %s", self._label, error.error_type, error.message)
+        return self.translator.fail(error)
+
+
+def decode_chunk(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> ChatCompletionChunk:
+    """One upstream event as a chunk; raises `UpstreamError` for an error event or a broken chunk."""
+    data = sse.data
+    if sse.event == "error":
+        raise _failed(error_detail(data.encode()), secrets)
+    try:
+        chunk = _chunk_decoder.decode(data)
+    except msgspec.DecodeError:
+        snippet = redact(data[:_SNIPPET], secrets)
+        raise UpstreamError(
+            "api_error",
+            f"Upstream provider sent a stream chunk that is not a chat completion chunk: {snippet!r}",
+            status=502,
+        ) from None
+    if chunk.error is not None:
+        message = redact(chunk.error.message, secrets) if chunk.error.message else None
+        raise chunk_error(msgspec.structs.replace(chunk.error, message=message))
+    if not chunk.choices and chunk.usage is None:
+        vllm = _object_error_decoder.decode(data)
+        if vllm.object == "error":
+            raise _failed(vllm.message or "unknown error", secrets)
+    return chunk
+
+
+def _failed(detail: str, secrets: tuple[str, ...]) -> UpstreamError:
+    return UpstreamError("api_error", f"Upstream provider failed mid-stream: {redact(detail, secrets)}", status=502)
