@@ -1,5 +1,5 @@
 """The API endpoints. Each handler decodes, routes, translates, calls upstream and answers, filling
-in the request's record as it learns; failures are raised and rendered once, by `api.endpoint`."""
+in the request's record as it learns; failures are raised and rendered once, by `app.ProxyApp`."""
 
 from __future__ import annotations
 

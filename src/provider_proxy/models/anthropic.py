@@ -2,7 +2,7 @@
 
 Inbound types are lenient: unknown fields are ignored (msgspec's default), so a client that adds a
 field next month still gets an answer. Content blocks are a union tagged on `type`; block types the
-proxy has no use for are removed before typed decoding (see `api.decoding`).
+proxy has no use for are removed before typed decoding (see `api.body`).
 """
 
 from __future__ import annotations
