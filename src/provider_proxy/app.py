@@ -31,6 +31,7 @@ from provider_proxy.config.settings import Settings
 from provider_proxy.dashboard.routes import dashboard_routes
 from provider_proxy.errors import ProxyError, internal_error
 from provider_proxy.models.anthropic_output import ErrorType
+from provider_proxy.services.dispatch import Dispatcher
 from provider_proxy.services.recorder import Recorder
 from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import TokenCounter
@@ -82,10 +83,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyApp:
     config = config or build_config(settings)
+    upstream = UpstreamClient(settings, config.secrets)
     state = ProxyState(
         config=config,
         router=Router(config),
-        upstream=UpstreamClient(settings, config.secrets),
+        upstream=upstream,
+        dispatcher=Dispatcher(upstream, settings),
         recorder=Recorder.from_settings(settings),
         tokens=TokenCounter(),
     )

@@ -13,6 +13,7 @@ failures are converted once, in `services.upstream`; whatever else escapes becom
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import orjson
@@ -57,7 +58,23 @@ def invalid_request(message: str) -> ProxyError:
 
 
 class UpstreamError(ProxyError):
-    """The provider failed: an error status, a broken body, a timeout or a refused connection."""
+    """The provider failed: an error status, a broken body, a timeout or a refused connection.
+
+    `retryable` failures (no connection, a timeout, 429, 5xx, 529, an "overloaded" answer) may succeed
+    on another attempt or another target; the others (a bad request, a bad key) would fail again.
+    """
+
+    def __init__(
+        self,
+        error_type: ErrorType,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(error_type, message, status=status, headers=headers)
+        self.retryable = retryable
 
 
 def internal_error(request_id: str) -> ProxyError:
@@ -134,7 +151,18 @@ def from_upstream_status(
     if hint:
         message += f" ({hint})"
     headers = {"retry-after": retry_after} if retry_after else None
-    return UpstreamError(error_type, message, status=our_status, headers=headers)
+    retryable = status in RETRYABLE_STATUSES or overloaded(detail)
+    return UpstreamError(error_type, message, status=our_status, headers=headers, retryable=retryable)
+
+
+# Statuses worth another attempt, on the same target or the next.
+RETRYABLE_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504, 529})
+_OVERLOADED: Final = re.compile(r"overloaded|server is busy|over capacity|at capacity|temporarily unavailable", re.I)
+
+
+def overloaded(detail: str) -> bool:
+    """The provider says it is overloaded, whatever status it chose for saying so."""
+    return bool(_OVERLOADED.search(detail))
 
 
 def error_payload(error: ProxyError) -> ErrorBody:

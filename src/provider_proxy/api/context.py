@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from provider_proxy.config.proxy_config import ProxyConfig
+from provider_proxy.services.dispatch import Dispatcher
 from provider_proxy.services.recorder import Recorder
 from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import TokenCounter
@@ -23,6 +24,7 @@ class ProxyState:
     config: ProxyConfig
     router: Router
     upstream: UpstreamClient
+    dispatcher: Dispatcher
     recorder: Recorder
     tokens: TokenCounter
 

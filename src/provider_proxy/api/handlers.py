@@ -14,11 +14,13 @@ from provider_proxy.api.body import check_messages_request, decode_request, read
 from provider_proxy.api.context import Answer, ProxyState
 from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
-from provider_proxy.conversion.request import to_openai
+from provider_proxy.config.provider import Route
+from provider_proxy.conversion.request import Translation, to_openai
 from provider_proxy.conversion.response import to_anthropic
 from provider_proxy.conversion.stream import StreamTranslator
 from provider_proxy.conversion.stream_pipeline import EventPipeline
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.services.routing import RequestTraits, is_subagent
 from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome
 from provider_proxy.services.usage.record import RequestRecord
@@ -30,36 +32,58 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     raw = await read_body(request, state.config.settings.max_request_bytes)
     anthropic_request, dropped = decode_request(raw, MessagesRequest)
     check_messages_request(anthropic_request)
-    route = state.router.resolve(anthropic_request.model)
-    record.model, record.route, record.stream = anthropic_request.model, route.label, anthropic_request.stream
-    record.provider, record.upstream_model = route.provider.name, route.model
+    route = state.router.route(anthropic_request, _traits(request, anthropic_request, state, raw))
+    record.model, record.stream = anthropic_request.model, anthropic_request.stream
+    _note_target(record, route)
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
-    translation = to_openai(anthropic_request, route)
-    for note in translation.notes:
-        logger.info("%s %s", record.request_id, note)
-    body = orjson.dumps(translation.body)
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s upstream request: %s", record.request_id, body.decode())
+
+    def prepare(target: Route) -> tuple[Translation, bytes]:
+        translation = to_openai(anthropic_request, target)
+        for note in translation.notes:
+            logger.info("%s %s", record.request_id, note)
+        body = orjson.dumps(translation.body)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s upstream request to %s: %s", record.request_id, target.label, body.decode())
+        return translation, body
+
     outcome = Outcome()
-    estimate = estimate_input_tokens(body)
-    if anthropic_request.stream:
-        try:
-            upstream = await state.upstream.open_stream(route.provider, route.model, body, outcome)
-        finally:
-            record.retries = outcome.retries
-        translator = StreamTranslator(anthropic_request.model, translation, estimate)
-        pipeline = EventPipeline(translator, state.config.secrets, record.request_id)
-        return EventStreamResponse(pipeline, upstream, record, state.config.settings)
     try:
-        completion = await state.upstream.complete(route.provider, route.model, body, outcome)
+        if anthropic_request.stream:
+            opened = await state.dispatcher.open_stream(route, prepare, outcome)
+        else:
+            answered = await state.dispatcher.complete(route, prepare, outcome)
     finally:
-        record.retries = outcome.retries
-    message = to_anthropic(completion, anthropic_request.model, translation, 0 if completion.usage else estimate)
+        record.retries, record.attempts = outcome.retries, outcome.summary() or None
+    if anthropic_request.stream:
+        _note_target(record, opened.target)
+        translation = opened.prepared
+        translator = StreamTranslator(anthropic_request.model, translation, estimate_input_tokens(opened.body))
+        pipeline = EventPipeline(translator, state.config.secrets, record.request_id)
+        return EventStreamResponse(pipeline, opened.answer, record, state.config.settings)
+    _note_target(record, answered.target)
+    completion, translation = answered.answer, answered.prepared
+    estimate = 0 if completion.usage else estimate_input_tokens(answered.body)
+    message = to_anthropic(completion, anthropic_request.model, translation, estimate)
     usage = message["usage"]
     record.input_tokens, record.output_tokens = usage["input_tokens"], usage["output_tokens"]
     record.cache_read_tokens, record.stop_reason = usage["cache_read_input_tokens"], message["stop_reason"]
     return Response(orjson.dumps(message), media_type=JSON)
+
+
+def _traits(request: Request, body: MessagesRequest, state: ProxyState, raw: bytes) -> RequestTraits:
+    """What scenario routing may ask about the request; the token estimate only if it asks."""
+    tokens = state.tokens
+    return RequestTraits(
+        subagent=is_subagent(request.headers, body),
+        body_bytes=len(raw),
+        input_tokens=lambda: tokens.estimate_request(body),
+    )
+
+
+def _note_target(record: RequestRecord, target: Route) -> None:
+    """The target that answered (a fallback, perhaps)."""
+    record.route, record.provider, record.upstream_model = target.label, target.provider.name, target.model
 
 
 async def count_tokens(request: Request, state: ProxyState, record: RequestRecord) -> Answer:

@@ -44,7 +44,17 @@ class Route:
     max_output_tokens: int
     # The model's facts with the config file's overrides applied (reasoning forced on or off, limits).
     facts: ModelFacts = field(default_factory=ModelFacts)
+    # Tried in order when this target fails before answering (each a route with no fallbacks).
+    fallbacks: tuple[Route, ...] = ()
+    # The scenario that chose this route, if one did.
+    scenario: str | None = None
+    # "provider/model", for logs, usage rows and circuit breakers.
+    label: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", f"{self.provider.name}/{self.model}")
 
     @property
-    def label(self) -> str:
-        return f"{self.provider.name}/{self.model}"
+    def targets(self) -> tuple[Route, ...]:
+        """This target, then its fallbacks."""
+        return (self, *self.fallbacks)

@@ -21,11 +21,21 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
@@ -64,6 +74,26 @@ class RouteEntry(_Strict):
     model: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     reasoning: bool | None = None
+    # Targets ("provider/model") tried in order when this one fails before answering.
+    fallbacks: tuple[str, ...] = ()
+
+
+ScenarioName = Literal["background", "think", "long_context", "web_search", "image", "subagent"]
+
+
+class ScenarioEntry(_Strict):
+    """Where requests of one kind go: `target` is "provider/model"."""
+
+    target: str
+    fallbacks: tuple[str, ...] = ()
+    # long_context only: the estimated input tokens above which a request is long.
+    threshold: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _target_alone(cls, value: object) -> object:
+        """`think = "provider/model"` is short for `think = { target = "provider/model" }`."""
+        return {"target": value} if isinstance(value, str) else value
 
 
 class ModelEntry(_Strict):
@@ -82,6 +112,10 @@ class PriceEntry(_Strict):
 class ConfigFile(_Strict):
     providers: dict[str, ProviderEntry] = Field(default_factory=dict)
     routes: list[RouteEntry] = Field(default_factory=list)
+    # Tried in the order written in the file.
+    scenarios: dict[ScenarioName, ScenarioEntry] = Field(default_factory=dict)
+    # "provider/model" -> targets tried in order when it fails, for whichever route chose it.
+    fallbacks: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     prices: dict[str, PriceEntry] = Field(default_factory=dict)
 
@@ -93,6 +127,8 @@ class ProxyConfig:
     routes: tuple[RouteEntry, ...]
     models: dict[str, ModelEntry]
     prices: dict[str, PriceEntry] = field(default_factory=dict)
+    scenarios: dict[ScenarioName, ScenarioEntry] = field(default_factory=dict)
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -194,6 +230,36 @@ def build_config(settings: Settings) -> ProxyConfig:
                 f"routes[{index}].provider: no provider named {route.provider!r}; "
                 f"define [providers.{route.provider}] or use one of: {', '.join(sorted(providers))}"
             )
+        _check_targets(route.fallbacks, providers, f"routes[{index}].fallbacks")
+    for name, scenario in file.scenarios.items():
+        _check_targets((scenario.target, *scenario.fallbacks), providers, f"scenarios.{name}")
+        if name == "long_context" and scenario.threshold is None:
+            raise ConfigError("scenarios.long_context.threshold: required (estimated input tokens, e.g. 60000)")
+    for target, fallbacks in file.fallbacks.items():
+        _check_targets((target, *fallbacks), providers, f"fallbacks.{target!r}")
     return ProxyConfig(
-        settings=settings, providers=providers, routes=tuple(file.routes), models=file.models, prices=file.prices
+        settings=settings,
+        providers=providers,
+        routes=tuple(file.routes),
+        models=file.models,
+        prices=file.prices,
+        scenarios=file.scenarios,
+        fallbacks=file.fallbacks,
     )
+
+
+def split_target(target: str, providers: Mapping[str, Provider]) -> tuple[Provider, str] | None:
+    """`provider/model` -> (that provider, the model), when the prefix names a configured provider."""
+    prefix, slash, model = target.partition("/")
+    if slash and model and prefix in providers:
+        return providers[prefix], model
+    return None
+
+
+def _check_targets(targets: Iterable[str], providers: Mapping[str, Provider], where: str) -> None:
+    for target in targets:
+        if split_target(target, providers) is None:
+            raise ConfigError(
+                f"{where}: {target!r} is not a target; write it as provider/model with one of the providers: "
+                f"{', '.join(sorted(providers))}"
+            )

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     ping_interval: float = Field(default=10.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
+    # The most time a request may spend getting an answer started, over every retry and fallback.
+    total_timeout: float = Field(default=600.0, gt=0)
+    # A target's circuit breaker opens after this many failures in a row, for this many seconds.
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown: float = Field(default=30.0, gt=0)
     max_output_tokens: int | None = Field(default=None, ge=1)
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
 

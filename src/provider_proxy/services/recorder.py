@@ -57,6 +57,8 @@ class Recorder:
 def _log_line(record: RequestRecord) -> None:
     tokens = "" if record.input_tokens is None else f" in={record.input_tokens} out={record.output_tokens}"
     retries = f" retries={record.retries}" if record.retries else ""
+    if record.attempts:
+        retries += f" attempts=[{record.attempts}]"
     logger.info(
         "%s %s %s %s -> %s %d %.1fms%s%s%s",
         record.request_id,

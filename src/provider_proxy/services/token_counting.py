@@ -30,15 +30,16 @@ import math
 import re
 import struct
 from collections.abc import Callable
-from typing import assert_never
+from typing import Final, assert_never
 
 import orjson
 
-from provider_proxy.config.provider import Route
+from provider_proxy.config.provider import Provider, Route
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
 from provider_proxy.models.openai_request import ChatMessage, ChatRequest, ContentPart, Function
-from provider_proxy.providers.model_facts import Encoding
+from provider_proxy.providers.model_facts import DEFAULT_OUTPUT_LIMIT, Encoding
+from provider_proxy.providers.profiles import PROFILES
 from provider_proxy.services.tokenizers import Tokenizers
 
 Counter = Callable[[str], int]
@@ -57,11 +58,22 @@ _HEADER_B64_CHARS = 65_536  # base64 decoded to find image dimensions: 48 KB of 
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 
 
+# Where a request goes when its tokens are estimated before it is routed: a plain OpenAI-compatible
+# provider, with the calibrated estimate (no tokenizer).
+_UNROUTED: Final = Route(
+    "-", Provider("estimate", "http://estimate.invalid", None, PROFILES["generic"]), "estimate", DEFAULT_OUTPUT_LIMIT
+)
+
+
 class TokenCounter:
     """Counts input tokens; owns the tokenizers it loads."""
 
     def __init__(self, tokenizers: Tokenizers | None = None) -> None:
         self.tokenizers = tokenizers or Tokenizers()
+
+    def estimate_request(self, request: MessagesRequest) -> int:
+        """Input tokens of a request not routed yet (for scenario routing): the calibrated estimate."""
+        return count_body(to_openai(request, _UNROUTED).body, estimate_tokens)
 
     def count_request(self, request: CountTokensRequest, route: Route) -> int:
         return self.count_upstream(upstream_body(request, route), route.facts.tokenizer)

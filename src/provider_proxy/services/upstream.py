@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
@@ -27,7 +27,6 @@ from provider_proxy.utils.logging import redact
 
 logger = logging.getLogger(__name__)
 
-_RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 _MAX_RETRY_AFTER: Final = 10.0
 _USER_AGENT: Final = "claude-code-provider-proxy"
 _MAX_TARGETS: Final = 256
@@ -37,9 +36,14 @@ _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 
 @dataclass(slots=True)
 class Outcome:
-    """How an upstream call went, for the request log and the usage record."""
+    """How an upstream call went, for the request log and the usage record: retries of one target
+    (all targets together) and, per target tried, how it ended."""
 
     retries: int = 0
+    attempts: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return "; ".join(f"{target}: {result}" for target, result in self.attempts)
 
 
 def chat_url(provider: Provider, model: str) -> str:
@@ -129,23 +133,32 @@ class UpstreamClient:
             raise RuntimeError("UpstreamClient.start() was not awaited")
         return self._http
 
-    async def complete(self, provider: Provider, model: str, body: bytes, outcome: Outcome) -> ChatCompletion:
-        """A non-streaming completion."""
-        response = await self._send(provider, model, body, outcome, whole=True)
+    async def complete(
+        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float
+    ) -> ChatCompletion:
+        """A non-streaming completion, by the loop time `deadline`."""
+        response = await self._send(provider, model, body, outcome, deadline, whole=True)
         raw = await response.read()
         try:
-            return _completion_decoder.decode(raw)
+            completion = _completion_decoder.decode(raw)
         except msgspec.DecodeError:
             snippet = redact(raw[:200].decode("utf-8", "replace"), self._secrets)
             raise UpstreamError(
                 "api_error",
                 f"Upstream provider answered HTTP 200 with a body that is not a chat completion: {snippet!r}",
                 status=502,
+                retryable=True,
             ) from None
+        if completion.error is not None or not completion.choices:
+            raise _error_in_answer(completion, self._secrets)
+        return completion
 
-    async def open_stream(self, provider: Provider, model: str, body: bytes, outcome: Outcome) -> UpstreamStream:
-        """A streaming completion whose status was 200; the caller reads and closes it."""
-        return UpstreamStream(await self._send(provider, model, body, outcome, whole=False))
+    async def open_stream(
+        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float
+    ) -> UpstreamStream:
+        """A streaming completion whose status was 200 by the loop time `deadline`; the caller reads and
+        closes it."""
+        return UpstreamStream(await self._send(provider, model, body, outcome, deadline, whole=False))
 
     async def probe(self, provider: Provider, timeout: float = _PROBE_TIMEOUT) -> tuple[int, str]:
         """`GET /models` with the provider's key, for `check --probe`: (status, the provider's message)."""
@@ -158,15 +171,19 @@ class UpstreamClient:
             raise self._transport_error(exc, provider) from None
         return response.status, redact(error_detail(raw), self._secrets)
 
-    async def _send(self, provider: Provider, model: str, body: bytes, outcome: Outcome, *, whole: bool) -> Response:
-        """An answer with status 200, after retries of connection failures, 429 and 502/503/504."""
+    async def _send(
+        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float, *, whole: bool
+    ) -> Response:
+        """An answer with status 200 by the loop time `deadline`, after retries of retryable failures."""
         target = self._target(provider, model)
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             try:
-                response = await self.http.request(target, body, whole=whole)
+                async with asyncio.timeout_at(deadline):
+                    response = await self.http.request(target, body, whole=whole)
             except (HttpError, TimeoutError) as exc:
-                error = self._transport_error(exc, provider)
+                error = self._transport_error(exc, provider, deadline_passed=loop.time() >= deadline)
                 delay = _retry_delay(attempt, None)
             else:
                 if response.status == 200:
@@ -176,13 +193,13 @@ class UpstreamClient:
                 retry_after = headers.get("retry-after")
                 detail = redact(error_detail(raw), self._secrets)
                 error = from_upstream_status(response.status, detail, retry_after, headers.get("location"))
-                if response.status not in _RETRY_STATUSES:
+                if not error.retryable:
                     raise error
                 delay = _retry_delay(attempt, retry_after)
-            if attempt >= self._settings.max_retries or delay is None:
+            if attempt >= self._settings.max_retries or delay is None or loop.time() + delay >= deadline:
                 raise error
             attempt += 1
-            outcome.retries = attempt
+            outcome.retries += 1
             logger.info("upstream %s failed (%s); retry %d in %.2fs", provider.name, error.message, attempt, delay)
             await asyncio.sleep(delay)
 
@@ -194,13 +211,18 @@ class UpstreamClient:
         finally:
             response.close()
 
-    def _transport_error(self, exc: BaseException, provider: Provider) -> UpstreamError:
+    def _transport_error(self, exc: BaseException, provider: Provider, deadline_passed: bool = False) -> UpstreamError:
+        settings = self._settings
         if isinstance(exc, TimeoutError):
+            limits = (
+                f"TOTAL_TIMEOUT={settings.total_timeout:g}s"
+                if deadline_passed
+                else f"REQUEST_TIMEOUT={settings.request_timeout:g}s, CONNECT_TIMEOUT={settings.connect_timeout:g}s"
+            )
             return UpstreamError(
                 "timeout_error",
-                f"Upstream provider {provider.name!r} did not answer within the time limit "
-                f"(REQUEST_TIMEOUT={self._settings.request_timeout:g}s, CONNECT_TIMEOUT="
-                f"{self._settings.connect_timeout:g}s)",
+                f"Upstream provider {provider.name!r} did not answer within the time limit ({limits})",
+                retryable=not deadline_passed,
             )
         if isinstance(exc, ConnectError):
             return UpstreamError(
@@ -208,8 +230,30 @@ class UpstreamClient:
                 f"Could not connect to upstream provider {provider.name!r} at {provider.base_url}: "
                 f"{exc.error.strerror or exc.error}",
                 status=502,
+                retryable=True,
             )
         detail = redact(str(exc) or type(exc).__name__, self._secrets)
         return UpstreamError(
-            "api_error", f"Connection to upstream provider {provider.name!r} failed: {detail}", status=502
+            "api_error",
+            f"Connection to upstream provider {provider.name!r} failed: {detail}",
+            status=502,
+            retryable=True,
         )
+
+
+def _error_in_answer(completion: ChatCompletion, secrets: tuple[str, ...]) -> UpstreamError:
+    """A 200 whose body is an error object (OpenRouter does this) or has no choices."""
+    error = completion.error
+    if error is None:
+        return UpstreamError(
+            "api_error", "Upstream provider returned no completion: no choices in the response", status=502
+        )
+    detail = redact(error.message or error.type or "unknown error", secrets)
+    code = error.code if isinstance(error.code, int) else None
+    failure = from_upstream_status(code or 502, detail)
+    return UpstreamError(
+        failure.error_type,
+        f"Upstream provider returned no completion: {detail}",
+        status=502,
+        retryable=failure.retryable or code is None,
+    )

@@ -28,6 +28,9 @@ class BoundedCache(Generic[K, V]):
     def get(self, key: K) -> V | None:
         return self._items.get(key)
 
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
     def put(self, key: K, value: V) -> V:
         """Store `value` (dropping the oldest entry when full) and return it."""
         items = self._items

@@ -37,6 +37,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX usage_records_ts ON usage_records (ts_ms)",
     ),
+    # 2: the targets tried when a request fell back from one to the next.
+    ("ALTER TABLE usage_records ADD COLUMN attempts TEXT",),
 )
 
 

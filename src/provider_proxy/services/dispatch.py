@@ -1,0 +1,122 @@
+"""One request's upstream call across a route's targets: the chosen target first, then its fallbacks,
+until one answers, all within one deadline.
+
+A target is left for the next one only when it fails before anything reached the client and the
+failure could pass on another provider (`UpstreamError.retryable`: no connection, a timeout, 429,
+5xx, 529, an "overloaded" answer, a 200 carrying an error). Retries of one target (in
+`services.upstream`) and moves to the next share the deadline (TOTAL_TIMEOUT), so a client never
+waits longer than that for an answer to start. Each target's circuit breaker (`services.breaker`)
+puts a target that keeps failing at the back of the line for a cool-down. Every attempt is noted in
+the `Outcome` for the log line and the usage record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from provider_proxy.config.provider import Route
+from provider_proxy.config.settings import Settings
+from provider_proxy.errors import UpstreamError
+from provider_proxy.models.openai import ChatCompletion
+from provider_proxy.services.breaker import CircuitBreakers
+from provider_proxy.services.upstream import Outcome, UpstreamClient, UpstreamStream
+
+logger = logging.getLogger(__name__)
+
+P = TypeVar("P")
+A = TypeVar("A")
+
+
+class Answered(Generic[P, A]):
+    """The target that answered, what was prepared for it (and the body sent), and its answer."""
+
+    __slots__ = ("answer", "body", "prepared", "target")
+
+    def __init__(self, target: Route, prepared: P, body: bytes, answer: A) -> None:
+        self.target = target
+        self.prepared = prepared
+        self.body = body
+        self.answer = answer
+
+
+class Dispatcher:
+    def __init__(self, upstream: UpstreamClient, settings: Settings) -> None:
+        self.upstream = upstream
+        self._total = settings.total_timeout
+        self.breakers = CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown)
+
+    async def complete(
+        self, route: Route, prepare: Callable[[Route], tuple[P, bytes]], outcome: Outcome
+    ) -> Answered[P, ChatCompletion]:
+        """A non-streaming completion from the first target that gives one."""
+
+        async def call(target: Route, body: bytes, deadline: float) -> ChatCompletion:
+            return await self.upstream.complete(target.provider, target.model, body, outcome, deadline)
+
+        return await self._first(route, prepare, call, outcome)
+
+    async def open_stream(
+        self, route: Route, prepare: Callable[[Route], tuple[P, bytes]], outcome: Outcome
+    ) -> Answered[P, UpstreamStream]:
+        """A stream whose status was 200, from the first target that opens one."""
+
+        async def call(target: Route, body: bytes, deadline: float) -> UpstreamStream:
+            return await self.upstream.open_stream(target.provider, target.model, body, outcome, deadline)
+
+        return await self._first(route, prepare, call, outcome)
+
+    async def _first(
+        self,
+        route: Route,
+        prepare: Callable[[Route], tuple[P, bytes]],
+        call: Callable[[Route, bytes, float], Awaitable[A]],
+        outcome: Outcome,
+    ) -> Answered[P, A]:
+        deadline = asyncio.get_running_loop().time() + self._total
+        targets = route.targets
+        if len(targets) > 1:
+            targets = tuple(self.breakers.order(targets, _label))
+        failure: UpstreamError | None = None
+        for target in targets:
+            # Translated for each target in turn: a fallback may be another provider with other rules.
+            prepared, body = prepare(target)
+            try:
+                answer = await call(target, body, deadline)
+            except UpstreamError as error:
+                outcome.attempts.append((target.label, _result(error)))
+                failure = error
+                if not error.retryable:
+                    raise
+                self.breakers.failed(target.label)
+                if asyncio.get_running_loop().time() >= deadline:
+                    break
+                continue
+            self.breakers.succeeded(target.label)
+            if outcome.attempts:
+                outcome.attempts.append((target.label, "answered"))
+                logger.info("fallback: %s", outcome.summary())
+            return Answered(target, prepared, body, answer)
+        assert failure is not None
+        raise _all_failed(failure, outcome) if len(outcome.attempts) > 1 else failure
+
+
+def _label(route: Route) -> str:
+    return route.label
+
+
+def _result(error: UpstreamError) -> str:
+    return f"{error.error_type} ({error.status})"
+
+
+def _all_failed(last: UpstreamError, outcome: Outcome) -> UpstreamError:
+    """The last target's error, its message saying what every attempt did."""
+    return UpstreamError(
+        last.error_type,
+        f"{last.message} (every target failed: {outcome.summary()})",
+        status=last.status,
+        headers=last.headers,
+        retryable=last.retryable,
+    )
