@@ -188,3 +188,28 @@ def test_every_attempt_is_in_the_usage_record(
             "default/big-model: rate_limit_error (429); backup/backup-model: answered",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        sse({"error": {"message": "Provider returned error", "code": 502}, "choices": []}, done=False),
+        sse(b'event: error\ndata: {"error": {"message": "overloaded"}}\n\n', done=False),
+        [],
+    ],
+    ids=["error-object", "error-event", "closed-at-once"],
+)
+def test_a_stream_that_fails_in_its_first_read_falls_back(
+    start_proxy: Callable[..., ProxyServer],
+    upstream: FakeUpstream,
+    backup: FakeUpstream,
+    tmp_path: Path,
+    first: list[bytes | float],
+) -> None:
+    upstream.queue(Reply(stream=first))
+    chunk = {"choices": [{"index": 0, "delta": {"content": "streamed backup"}, "finish_reason": "stop"}]}
+    backup.queue(Reply(stream=sse(chunk)))
+    proxy = start_proxy(config_file=config(tmp_path, backup.url))
+    with httpx.stream("POST", f"{proxy.url}/v1/messages", json={**BODY, "stream": True}, timeout=20) as answer:
+        text = answer.read().decode()
+    assert "streamed backup" in text and "event: error" not in text

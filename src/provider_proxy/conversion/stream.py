@@ -118,10 +118,13 @@ def chunk_error(error: ErrorObject) -> UpstreamError:
     """An error object inside the stream (OpenAI, OpenRouter), typed by its HTTP-like code when it has one."""
     detail = error.message or error.type or "unknown error"
     error_type: ErrorType = "api_error"
+    retryable = True
     if isinstance(error.code, int) and error.code >= 400:
-        error_type = from_upstream_status(error.code, detail).error_type
+        mapped = from_upstream_status(error.code, detail)
+        error_type, retryable = mapped.error_type, mapped.retryable
     code = f" (code {error.code})" if error.code is not None else ""
-    return UpstreamError(error_type, f"Upstream provider failed mid-stream: {detail}{code}", status=502)
+    message = f"Upstream provider failed mid-stream: {detail}{code}"
+    return UpstreamError(error_type, message, status=502, retryable=retryable)
 
 
 class StreamTranslator:

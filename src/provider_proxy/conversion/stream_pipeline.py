@@ -98,4 +98,25 @@ def decode_chunk(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> ChatCom
 
 
 def _failed(detail: str, secrets: tuple[str, ...]) -> UpstreamError:
-    return UpstreamError("api_error", f"Upstream provider failed mid-stream: {redact(detail, secrets)}", status=502)
+    message = f"Upstream provider failed mid-stream: {redact(detail, secrets)}"
+    return UpstreamError("api_error", message, status=502, retryable=True)
+
+
+def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError | None:
+    """The failure a stream's first read reports before any answer (an error event or object, or the
+    stream closing at once), or None. Nothing has reached the client yet, so such a stream can be
+    dropped for the next target. Reads without the word "error" (nearly all) are not parsed here."""
+    if not raw:
+        return UpstreamError(
+            "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
+        )
+    if b"error" not in raw:
+        return None
+    for sse in SSEDecoder().feed(raw):
+        if sse.data == _DONE:
+            return None
+        try:
+            decode_chunk(sse, secrets)
+        except UpstreamError as error:
+            return error
+    return None

@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from provider_proxy.config.provider import Route
 from provider_proxy.config.settings import Settings
+from provider_proxy.conversion.stream_pipeline import error_at_start
 from provider_proxy.errors import UpstreamError
 from provider_proxy.models.openai import ChatCompletion
 from provider_proxy.services.breaker import CircuitBreakers
@@ -26,6 +27,11 @@ from provider_proxy.services.upstream import Outcome, UpstreamClient, UpstreamSt
 
 logger = logging.getLogger(__name__)
 
+# How long a new stream's first bytes are awaited before the stream is committed to the client.
+# Providers that fail at once send the error with (or right after) the status; waiting longer would
+# hold back message_start from a client whose upstream is merely slow to start (no content is ever
+# held back: what arrives is passed on as soon as the stream is committed).
+_FIRST_READ: Final = 0.25
 P = TypeVar("P")
 A = TypeVar("A")
 
@@ -64,7 +70,18 @@ class Dispatcher:
         """A stream whose status was 200, from the first target that opens one."""
 
         async def call(target: Route, body: bytes, deadline: float) -> UpstreamStream:
-            return await self.upstream.open_stream(target.provider, target.model, body, outcome, deadline)
+            stream = await self.upstream.open_stream(target.provider, target.model, body, outcome, deadline)
+            # Nothing has reached the client yet: a stream that fails at once can still fall back.
+            wait = min(_FIRST_READ, deadline - asyncio.get_running_loop().time())
+            try:
+                first = await stream.peek(wait)
+                failure = None if first is None else error_at_start(first, self.upstream.secrets)
+            except UpstreamError as error:
+                failure = error
+            if failure is not None:
+                stream.close()
+                raise failure
+            return stream
 
         return await self._first(route, prepare, call, outcome)
 

@@ -82,17 +82,27 @@ def _retry_delay(attempt: int, retry_after: str | None) -> float | None:
 class UpstreamStream:
     """A streaming answer whose status was 200: its body as it arrives, failures as `UpstreamError`."""
 
-    __slots__ = ("_response",)
+    __slots__ = ("_peeked", "_response")
 
     def __init__(self, response: Response) -> None:
         self._response = response
+        self._peeked: bytes | None = None
+
+    async def peek(self, wait: float) -> bytes | None:
+        """The first bytes, kept for the next `read`; None when nothing came within `wait` seconds."""
+        self._peeked = await self.read(wait)
+        return self._peeked
 
     async def read(self, wait: float) -> bytes | None:
         """The next bytes (b"" at the end), or None when the upstream stayed silent for `wait` seconds."""
+        peeked = self._peeked
+        if peeked is not None:
+            self._peeked = None
+            return peeked
         try:
             return await self._response.readany(max(wait, 0))
         except HttpError as exc:
-            raise UpstreamError("api_error", f"Upstream stream broke off: {exc}", status=502) from None
+            raise UpstreamError("api_error", f"Upstream stream broke off: {exc}", status=502, retryable=True) from None
 
     def close(self) -> None:
         """A complete answer has gone back to the pool already; an unfinished one is dropped."""
@@ -102,7 +112,7 @@ class UpstreamStream:
 class UpstreamClient:
     def __init__(self, settings: Settings, secrets: tuple[str, ...] = ()) -> None:
         self._settings = settings
-        self._secrets = secrets
+        self.secrets = secrets
         self._http: HttpClient | None = None
         # Prepared once per (provider, model): the request line and headers are the same every call.
         # Pass-through model names come from clients, so the table is bounded.
@@ -142,7 +152,7 @@ class UpstreamClient:
         try:
             completion = _completion_decoder.decode(raw)
         except msgspec.DecodeError:
-            snippet = redact(raw[:200].decode("utf-8", "replace"), self._secrets)
+            snippet = redact(raw[:200].decode("utf-8", "replace"), self.secrets)
             raise UpstreamError(
                 "api_error",
                 f"Upstream provider answered HTTP 200 with a body that is not a chat completion: {snippet!r}",
@@ -150,7 +160,7 @@ class UpstreamClient:
                 retryable=True,
             ) from None
         if completion.error is not None or not completion.choices:
-            raise _error_in_answer(completion, self._secrets)
+            raise _error_in_answer(completion, self.secrets)
         return completion
 
     async def open_stream(
@@ -169,7 +179,7 @@ class UpstreamClient:
                 raw = await response.read(timeout)
         except (HttpError, TimeoutError) as exc:
             raise self._transport_error(exc, provider) from None
-        return response.status, redact(error_detail(raw), self._secrets)
+        return response.status, redact(error_detail(raw), self.secrets)
 
     async def _send(
         self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float, *, whole: bool
@@ -191,7 +201,7 @@ class UpstreamClient:
                 raw = await self._read_error(response)
                 headers = response.headers
                 retry_after = headers.get("retry-after")
-                detail = redact(error_detail(raw), self._secrets)
+                detail = redact(error_detail(raw), self.secrets)
                 error = from_upstream_status(response.status, detail, retry_after, headers.get("location"))
                 if not error.retryable:
                     raise error
@@ -232,7 +242,7 @@ class UpstreamClient:
                 status=502,
                 retryable=True,
             )
-        detail = redact(str(exc) or type(exc).__name__, self._secrets)
+        detail = redact(str(exc) or type(exc).__name__, self.secrets)
         return UpstreamError(
             "api_error",
             f"Connection to upstream provider {provider.name!r} failed: {detail}",
