@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import ConfigError, load_settings
+from provider_proxy.conversion.request import to_openai
+from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.providers.profiles import detect_profile
 from provider_proxy.services.routing import Router, claude_family
 
@@ -166,3 +169,31 @@ def test_missing_config_file_is_reported(tmp_path: Path) -> None:
 )
 def test_provider_profile_is_detected_from_the_base_url(url: str, kind: str) -> None:
     assert detect_profile(url) == kind
+
+
+def test_route_overrides_replace_what_the_client_asked_for(tmp_path: Path) -> None:
+    routes = router(
+        tmp_path,
+        '[providers.ds]\nbase_url = "https://api.deepseek.com/v1"\n'
+        '[[routes]]\nmatch = "claude-opus*"\nprovider = "ds"\nmodel = "deepseek-v4-pro"\n'
+        'temperature = 0.2\nreasoning_effort = "high"\nmax_tokens = 2000\n',
+    )
+    request = msgspec.convert(
+        {
+            "model": "claude-opus-4-6",
+            "max_tokens": 32000,
+            "temperature": 1.0,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        MessagesRequest,
+    )
+    body = to_openai(request, routes.resolve("claude-opus-4-6")).body
+    assert (body.get("temperature"), body.get("reasoning_effort"), body.get("max_tokens")) == (0.2, "high", 2000)
+    plain = to_openai(request, routes.resolve("ds/deepseek-v4-pro")).body
+    assert (plain.get("temperature"), plain.get("reasoning_effort")) == (1.0, "low")
+
+
+def test_a_route_override_out_of_range_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"routes\.0\.temperature"):
+        router(tmp_path, '[[routes]]\nmatch = "*"\ntemperature = 5\n')

@@ -8,6 +8,7 @@ and the headers (which may carry one) are left out of `repr`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from provider_proxy.providers.model_facts import ModelFacts
 from provider_proxy.providers.profiles import ProviderProfile
@@ -35,6 +36,16 @@ class Provider:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteOverrides:
+    temperature: float | None = None
+    reasoning_effort: str | None = None
+    max_tokens: int | None = None
+
+
+NO_OVERRIDES: Final = RouteOverrides()
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One requested model resolved: the provider, the upstream model and what is known about it."""
 
@@ -48,6 +59,8 @@ class Route:
     fallbacks: tuple[Route, ...] = ()
     # The scenario that chose this route, if one did.
     scenario: str | None = None
+    # The route's overrides of what the client asked for (see config.proxy_config.RouteEntry).
+    overrides: RouteOverrides = field(default_factory=lambda: NO_OVERRIDES)
     # "provider/model", for logs, usage rows and circuit breakers.
     label: str = field(init=False)
 

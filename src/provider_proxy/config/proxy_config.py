@@ -76,6 +76,10 @@ class RouteEntry(_Strict):
     reasoning: bool | None = None
     # Targets ("provider/model") tried in order when this one fails before answering.
     fallbacks: tuple[str, ...] = ()
+    # Sent instead of what the client asked for.
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    reasoning_effort: Literal["low", "medium", "high"] | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
 
 
 ScenarioName = Literal["background", "think", "long_context", "web_search", "image", "subagent"]

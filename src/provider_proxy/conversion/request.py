@@ -62,13 +62,15 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
 
     body: ChatRequest = {"model": route.model, "messages": messages}
     restricted = profile.restricts_sampling(route.facts)
-    limit = min(request.max_tokens, route.max_output_tokens)
+    overrides = route.overrides
+    limit = min(overrides.max_tokens or request.max_tokens, route.max_output_tokens)
     if restricted:
         body["max_completion_tokens"] = limit
     else:
         body["max_tokens"] = limit
-    if request.temperature is not None and not restricted:
-        body["temperature"] = request.temperature
+    temperature = request.temperature if overrides.temperature is None else overrides.temperature
+    if temperature is not None and not restricted:
+        body["temperature"] = temperature
     if request.top_p is not None and not restricted:
         body["top_p"] = request.top_p
     if request.top_k is not None and profile.supports_top_k:
@@ -210,7 +212,7 @@ def _add_reasoning(body: ChatRequest, request: MessagesRequest, route: Route) ->
     profile = route.provider.profile
     if request.thinking is None or request.thinking.type == "disabled" or not profile.accepts_reasoning(route.facts):
         return
-    effort = _effort(request)
+    effort = route.overrides.reasoning_effort or _effort(request)
     if profile.reasoning_style == "openrouter":
         if effort:
             body["reasoning"] = {"effort": effort}

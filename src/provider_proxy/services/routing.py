@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Final, assert_never
 
-from provider_proxy.config.provider import Provider, Route
+from provider_proxy.config.provider import Provider, Route, RouteOverrides
 from provider_proxy.config.proxy_config import (
     DEFAULT_PROVIDER,
     ProxyConfig,
@@ -87,9 +87,11 @@ class Router:
             if fnmatchcase(lowered, entry.match.lower()):
                 provider = providers[entry.provider]
                 model = entry.model or requested
-                return self._route(
+                route = self._route(
                     requested, provider, model, entry.max_output_tokens, entry.reasoning, entry.fallbacks
                 )
+                overrides = RouteOverrides(entry.temperature, entry.reasoning_effort, entry.max_tokens)
+                return replace(route, overrides=overrides)
         family = claude_family(requested)
         if family is not None:
             target = self._family_targets[family]
