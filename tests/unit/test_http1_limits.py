@@ -206,7 +206,7 @@ async def test_a_compressed_stream_nobody_reads_is_inflated_only_as_far_as_there
     async with serve(echo_forever(lambda body: head + packed)) as server, client() as http:
         response = await http.request(target(server), b"{}", whole=False)
         await asyncio.sleep(0.3)
-        assert response._size <= HIGH_WATER  # the rest waits compressed, and the socket is not read
+        assert response._unread <= HIGH_WATER  # the rest waits compressed, and the socket is not read
         received = bytearray()
         while chunk := await response.readany(2.0):
             received += chunk

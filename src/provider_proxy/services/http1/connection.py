@@ -46,6 +46,7 @@ class Connection(asyncio.Protocol):
     def __init__(self, client: HttpClient, pool: Pool) -> None:
         self._client = client
         self.pool = pool
+        self._absolute = pool.absolute  # plain http through a proxy: the whole URL in the request line
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
         self._header_list: list[tuple[bytes, bytes]] = []
@@ -115,8 +116,8 @@ class Connection(asyncio.Protocol):
         self._fed = 0
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in header_list}
         self._framed = "content-length" in headers or "transfer-encoding" in headers
-        if status == 407 and self.pool.absolute is not None:  # from the proxy: origins do not send 407
-            raise ProxyRefused(self.pool.absolute, self.pool.origin, status, "Proxy Authentication Required")
+        if status == 407 and self._absolute is not None:  # from the proxy: origins do not send 407
+            raise ProxyRefused(self._absolute, self.pool.origin, status, "Proxy Authentication Required")
         if self.response is not None:
             self.response._start(status, headers)
 
@@ -129,7 +130,6 @@ class Connection(asyncio.Protocol):
         if self._interim:
             self._interim = False
             return
-        self._fed = 0
         response, self.response = self.response, None
         keep = self._parser.should_keep_alive()
         if response is not None:
@@ -145,12 +145,11 @@ class Connection(asyncio.Protocol):
     def send(self, target: Target, body: bytes, *, whole: bool, deadline: float | None) -> Response:
         assert self._transport is not None
         client = self._client
-        response = self.response = Response(self, client.loop, client.max_body_bytes, whole=whole, deadline=deadline)
+        response = self.response = Response(self, client.loop, client.max_body_bytes, whole, deadline)
         self.state = ACTIVE
         self.used += 1
         self._fed = 0
-        proxy = self.pool.absolute
-        head = target.head if proxy is None else absolute_form(target, proxy)
+        head = target.head if self._absolute is None else absolute_form(target, self._absolute)
         # No write-side flow control: a big request body waits in the transport's buffer, already in memory.
         self._transport.writelines((head, b"%d\r\n\r\n" % len(body), body))
         return response

@@ -33,6 +33,7 @@ class Response:
     """
 
     __slots__ = (
+        "_check_at",
         "_chunks",
         "_conn",
         "_decoder",
@@ -41,8 +42,8 @@ class Response:
         "_loop",
         "_max_body",
         "_received",
-        "_size",
         "_tail",
+        "_taken",
         "_waiter",
         "_whole",
         "complete",
@@ -56,7 +57,6 @@ class Response:
         conn: Connection,
         loop: asyncio.AbstractEventLoop,
         max_body: int,
-        *,
         whole: bool = False,
         deadline: float | None = None,
     ) -> None:
@@ -68,10 +68,12 @@ class Response:
         self._conn: Connection | None = conn
         self._loop = loop
         self._chunks: list[bytes] = []
-        self._size = 0  # unread bytes in _chunks
         self._received = 0  # body bytes so far, after decompression
+        self._taken = 0  # of which the reader took so many; the rest waits in _chunks
         self._max_body = max_body
         self._whole = whole  # someone waits for the entire body: no flow control below max_body
+        # `_feed` looks at the limits only once `_received` passes this: the cap, or the stream buffer's end.
+        self._check_at = max_body if whole or max_body < HIGH_WATER else HIGH_WATER
         self._decoder: zlib._Decompress | None = None
         self._tail = b""  # compressed bytes not inflated yet
         self._ended = False  # the body is complete on the wire (maybe not inflated yet)
@@ -81,6 +83,10 @@ class Response:
     @property
     def at_eof(self) -> bool:
         return self.complete and not self._chunks
+
+    @property
+    def _unread(self) -> int:
+        return self._received - self._taken
 
     # -- fed by the connection; a raised HttpError ends the connection and becomes this answer's error --
 
@@ -105,12 +111,12 @@ class Response:
             self._inflate()
             return
         self._received += len(data)
-        if self._received > self._max_body:
-            raise BodyTooLarge(self._max_body, decoded=False)
+        if self._received > self._check_at:
+            if self._received > self._max_body:
+                raise BodyTooLarge(self._max_body, decoded=False)
+            if self._conn is not None:  # more unread than the stream buffer holds: stop reading for now
+                self._conn.pause()
         self._chunks.append(data)
-        self._size += len(data)
-        if self._size > HIGH_WATER and not self._whole and self._conn is not None:
-            self._conn.pause()
         self._notify()
 
     def _inflate(self) -> None:
@@ -118,7 +124,7 @@ class Response:
         decoder = self._decoder
         assert decoder is not None
         while self._tail:
-            room = self._max_body + 1 - self._received if self._whole else HIGH_WATER - self._size
+            room = self._max_body + 1 - self._received if self._whole else HIGH_WATER - self._unread
             if room <= 0:
                 if self._conn is not None:
                     self._conn.pause()
@@ -142,7 +148,6 @@ class Response:
         if self._received > self._max_body:
             raise BodyTooLarge(self._max_body, decoded=True)
         self._chunks.append(data)
-        self._size += len(data)
 
     def _finish(self) -> None:
         if self._decoder is not None:
@@ -189,29 +194,25 @@ class Response:
             if conn is not None:
                 conn.close()
 
-    async def _wait(self, timeout: float, deadline: float | None) -> bool:
-        """Until the connection reports something, or False after `timeout` seconds of nothing.
-
-        DeadlineExceeded when `deadline` (a loop.time()) comes first.
-        """
-        by_deadline = False
-        if deadline is not None:
-            left = deadline - self._loop.time()
-            if left <= timeout:
-                if left <= 0:
-                    raise DeadlineExceeded(self._stage())
-                timeout, by_deadline = left, True
+    async def _wait(self, timeout: float) -> bool:
+        """Until the connection reports something, or False after `timeout` seconds of nothing."""
         waiter: asyncio.Future[bool] = self._loop.create_future()
         self._waiter = waiter
         timer = self._loop.call_later(timeout, _wake, waiter, False)
         try:
-            arrived = await waiter
+            return await waiter
         finally:
             timer.cancel()
             self._waiter = None
-        if not arrived and by_deadline:
+
+    async def _wait_until(self, timeout: float, deadline: float) -> bool:
+        """`_wait`, and DeadlineExceeded when `deadline` (a loop.time()) comes before something or `timeout`."""
+        left = deadline - self._loop.time()
+        if left > timeout:
+            return await self._wait(timeout)
+        if left <= 0 or not await self._wait(left):
             raise DeadlineExceeded(self._stage())
-        return arrived
+        return True
 
     def _stage(self) -> str:
         return "before the upstream's answer was complete" if self.status else "before the upstream answered"
@@ -222,6 +223,7 @@ class Response:
         `deadline` (a loop.time(); default the request's) bounds the whole read: DeadlineExceeded after it.
         """
         self._whole = True
+        self._check_at = self._max_body
         await self._arrival(timeout, whole=True, deadline=self.deadline if deadline is None else deadline)
         return self._take()
 
@@ -236,7 +238,7 @@ class Response:
             if self._conn is not None:
                 self._conn.resume()
             try:
-                arrived = await self._wait(timeout, deadline)
+                arrived = await (self._wait(timeout) if deadline is None else self._wait_until(timeout, deadline))
             except DeadlineExceeded:
                 self.close()
                 raise
@@ -257,7 +259,7 @@ class Response:
                 continue
             if self._conn is not None:
                 self._conn.resume()
-            if not await self._wait(timeout, deadline):
+            if not await (self._wait(timeout) if deadline is None else self._wait_until(timeout, deadline)):
                 return None
         return self._take()
 
@@ -267,7 +269,10 @@ class Response:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._chunks = []
-        self._size = 0
+        taken = self._taken = self._received
+        if not self._whole:
+            buffer_end = taken + HIGH_WATER
+            self._check_at = buffer_end if buffer_end < self._max_body else self._max_body
         return data
 
     def close(self) -> None:
