@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
+import trustme
+import uvloop
 
 from provider_proxy.services.http1 import (
     ConnectError,
@@ -162,3 +167,22 @@ async def test_closing_the_client_fails_the_requests_in_line() -> None:
         with pytest.raises(HttpError, match="client was closed"):
             await waiting
         release.set()
+
+
+@pytest.mark.parametrize("run", [pytest.param(asyncio.run, id="asyncio"), pytest.param(uvloop.run, id="uvloop")])
+def test_failed_tls_handshakes_give_their_slots_back_on_either_loop(
+    run: Callable[[Coroutine[Any, Any, None]], None],
+) -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+
+    async def scenario() -> None:
+        async with serve(echo_forever(answer), server_context) as server, client(max_connections_per_origin=2) as http:
+            for _ in range(3):
+                with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                    await http.request(target(server, scheme="https"), b"{}")
+            await asyncio.sleep(0.05)  # any late connection_lost has run
+            assert [pool.open for pool in http._pools.values()] == [0]
+
+    run(scenario())

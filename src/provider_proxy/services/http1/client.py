@@ -262,7 +262,9 @@ class HttpClient:
         pool.idle.append(conn)
 
     def _forget(self, conn: Connection, *, was_idle: bool) -> None:
-        self._all.discard(conn)
+        if conn not in self._all:  # its connect failed half-way: the slot came free with the failure
+            return
+        self._all.remove(conn)
         pool = conn.pool
         if was_idle:  # closed by the server while idle
             pool.idle.remove(conn)

@@ -107,7 +107,7 @@ class Connection(asyncio.Protocol):
         header_list = self._header_list
         if len(header_list) > self._max_headers:
             raise TooManyHeaders(self._max_headers)
-        # Until this point every byte fed was head: counting them exactly is needed only when they were many.
+        # `_fed` counts every byte of the reads so far (this one's body too): the exact sum only when it is over.
         if self._fed > self._max_head and sum(len(n) + len(v) + 4 for n, v in header_list) > self._max_head:
             raise HeadersTooLarge(self._max_head)
         if status < 200:  # 100 Continue, 103 Early Hints: the real answer follows, its head counted with this one

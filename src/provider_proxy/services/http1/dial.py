@@ -50,7 +50,7 @@ async def open_socket(loop: asyncio.AbstractEventLoop, host: str, port: int, *, 
     finally:
         for task in attempts:
             task.cancel()
-        for task in attempts:  # an attempt that connected in the same step as the winner is closed
+        for task in attempts:  # one that connects before its cancellation lands is closed then
             task.add_done_callback(_close_result)
 
 
