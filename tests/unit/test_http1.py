@@ -6,84 +6,26 @@ import asyncio
 import gzip
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import pytest
 import trustme
 
-from provider_proxy.services.http1 import ConnectError, Disconnected, HttpClient, HttpError, Target, prepare
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
-
-
-@dataclass
-class Server:
-    port: int = 0
-    connections: int = 0
-    requests: list[tuple[bytes, bytes]] = field(default_factory=list)  # (head, body)
-
-    async def read_request(self, reader: asyncio.StreamReader) -> bool:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            return False
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        self.requests.append((head, await reader.readexactly(length)))
-        return True
+from provider_proxy.services.http1 import ConnectError, Disconnected, HttpClient, HttpError, prepare
+from tests.support.scripted_server import (
+    Server,
+    answer,
+    clear_proxy_environment,
+    client,
+    echo_forever,
+    serve,
+    target,
+)
 
 
-@asynccontextmanager
-async def serve(handler: Handler, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
-    state = Server()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        state.connections += 1
-        try:
-            await handler(reader, writer, state)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=ssl_context)
-    state.port = server.sockets[0].getsockname()[1]
-    try:
-        yield state
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-def answer(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
-    lines = [f"HTTP/1.1 {status}", *headers, f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def echo_forever(reply: Callable[[bytes], bytes]) -> Handler:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
-        while await server.read_request(reader):
-            writer.write(reply(server.requests[-1][1]))
-            await writer.drain()
-
-    return handle
-
-
-@asynccontextmanager
-async def client(**options: float) -> AsyncIterator[HttpClient]:
-    http = HttpClient(connect_timeout=options.pop("connect_timeout", 2.0), read_timeout=5.0, **options)
-    try:
-        yield http
-    finally:
-        await http.close()
-
-
-def target(server: Server, path: str = "/v1/chat/completions", scheme: str = "http") -> Target:
-    return prepare("POST", f"{scheme}://127.0.0.1:{server.port}{path}", [("Authorization", "Bearer sk-x")])
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_proxy_environment(monkeypatch)
 
 
 async def test_sequential_requests_share_one_keep_alive_connection_and_arrive_intact() -> None:
@@ -293,7 +235,7 @@ async def test_a_stream_nobody_reads_pauses_the_connection_and_loses_nothing() -
     async with serve(big) as server, client() as http:
         response = await http.request(target(server), b"{}", whole=False)
         await asyncio.sleep(0.3)
-        buffered = response._size
+        buffered = response._unread
         assert buffered < 3 << 20  # reading stopped near the high-water mark, the rest waits in the socket
         received = bytearray()
         while chunk := await response.readany(2.0):
