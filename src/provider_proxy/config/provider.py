@@ -25,6 +25,15 @@ class Provider:
     max_output_tokens: int | None = None
     # Where the key comes from, for messages that must not show the key itself.
     key_source: str = ""
+    # This provider's own limits; None: the global setting (CONNECT_TIMEOUT, REQUEST_TIMEOUT, ...).
+    connect_timeout: float | None = None
+    request_timeout: float | None = None
+    # The most time one attempt at this provider may take to start answering.
+    total_timeout: float | None = None
+    # Requests in flight at once (connections: one request each); more wait briefly, then 529.
+    max_concurrency: int | None = None
+    # An outbound HTTP proxy for this provider (may hold credentials); None: HTTPS_PROXY and friends.
+    proxy: str | None = field(default=None, repr=False)
 
     @property
     def chat_url(self) -> str:

@@ -40,6 +40,7 @@ from pydantic import (
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
 from provider_proxy.providers.profiles import OVERRIDABLE, PROFILES, ProviderProfile, detect_profile
+from provider_proxy.utils.proxy import parse_proxy
 
 DEFAULT_PROVIDER = "default"
 
@@ -58,6 +59,11 @@ class ProviderEntry(_Strict):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     api_version: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
+    connect_timeout: float | None = Field(default=None, gt=0)
+    request_timeout: float | None = Field(default=None, gt=0)
+    total_timeout: float | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    proxy: SecretStr | None = None
 
     @field_validator("headers")
     @classmethod
@@ -210,7 +216,23 @@ def _file_provider(name: str, entry: ProviderEntry) -> Provider:
         api_version=entry.api_version,
         max_output_tokens=entry.max_output_tokens,
         key_source=source,
+        connect_timeout=entry.connect_timeout,
+        request_timeout=entry.request_timeout,
+        total_timeout=entry.total_timeout,
+        max_concurrency=entry.max_concurrency,
+        proxy=_proxy(entry.proxy, f"providers.{name}.proxy"),
     )
+
+
+def _proxy(url: SecretStr | None, where: str) -> str | None:
+    """The proxy URL, checked at start-up (the message never shows its credentials)."""
+    if url is None:
+        return None
+    try:
+        parse_proxy(url.get_secret_value(), where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return url.get_secret_value()
 
 
 def build_config(settings: Settings) -> ProxyConfig:

@@ -21,7 +21,19 @@ from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import Settings
 from provider_proxy.errors import UpstreamError, error_detail, from_upstream_status
 from provider_proxy.models.openai import ChatCompletion
-from provider_proxy.services.http1 import ConnectError, HttpClient, HttpError, Response, Target, prepare
+from provider_proxy.services.http1 import (
+    ConnectError,
+    HttpClient,
+    HttpError,
+    LimitError,
+    PoolTimeout,
+    ProxyConfigError,
+    ProxyRefused,
+    Response,
+    Target,
+    prepare,
+)
+from provider_proxy.services.http1.client import MAX_CONNECTIONS_PER_ORIGIN
 from provider_proxy.utils.cache import BoundedCache
 from provider_proxy.utils.logging import redact
 
@@ -113,7 +125,9 @@ class UpstreamClient:
     def __init__(self, settings: Settings, secrets: tuple[str, ...] = ()) -> None:
         self._settings = settings
         self.secrets = secrets
-        self._http: HttpClient | None = None
+        # One pool of connections per provider: each has its own timeouts, proxy and concurrency cap.
+        self._clients: dict[str, HttpClient] = {}
+        self._started = False
         # Prepared once per (provider, model): the request line and headers are the same every call.
         # Pass-through model names come from clients, so the table is bounded.
         self._targets: BoundedCache[tuple[str, str], Target] = BoundedCache(_MAX_TARGETS)
@@ -128,20 +142,28 @@ class UpstreamClient:
         return target
 
     async def start(self) -> None:
-        self._http = HttpClient(
-            connect_timeout=self._settings.connect_timeout, read_timeout=self._settings.request_timeout
-        )
+        self._started = True
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            await client.close()
+        self._started = False
 
-    @property
-    def http(self) -> HttpClient:
-        if self._http is None:
-            raise RuntimeError("UpstreamClient.start() was not awaited")
-        return self._http
+    def http(self, provider: Provider) -> HttpClient:
+        """The provider's connection pool, made on first use."""
+        client = self._clients.get(provider.name)
+        if client is None:
+            if not self._started:
+                raise RuntimeError("UpstreamClient.start() was not awaited")
+            settings = self._settings
+            client = self._clients[provider.name] = HttpClient(
+                connect_timeout=provider.connect_timeout or settings.connect_timeout,
+                read_timeout=provider.request_timeout or settings.request_timeout,
+                max_connections_per_origin=provider.max_concurrency or MAX_CONNECTIONS_PER_ORIGIN,
+                proxy=provider.proxy,
+            )
+        return client
 
     async def complete(
         self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float
@@ -173,10 +195,10 @@ class UpstreamClient:
     async def probe(self, provider: Provider, timeout: float = _PROBE_TIMEOUT) -> tuple[int, str]:
         """`GET /models` with the provider's key, for `check --probe`: (status, the provider's message)."""
         target = prepare("GET", provider.models_url, request_headers(provider).items())
+        deadline = asyncio.get_running_loop().time() + timeout
         try:
-            async with asyncio.timeout(timeout):
-                response = await self.http.request(target, b"")
-                raw = await response.read(timeout)
+            response = await self.http(provider).request(target, b"", deadline=deadline)
+            raw = await response.read(timeout)
         except (HttpError, TimeoutError) as exc:
             raise self._transport_error(exc, provider) from None
         return response.status, redact(error_detail(raw), self.secrets)
@@ -186,14 +208,18 @@ class UpstreamClient:
     ) -> Response:
         """An answer with status 200 by the loop time `deadline`, after retries of retryable failures."""
         target = self._target(provider, model)
+        http = self.http(provider)
         loop = asyncio.get_running_loop()
+        if provider.total_timeout is not None:
+            deadline = min(deadline, loop.time() + provider.total_timeout)
         attempt = 0
         while True:
             try:
-                async with asyncio.timeout_at(deadline):
-                    response = await self.http.request(target, body, whole=whole)
+                response = await http.request(target, body, whole=whole, deadline=deadline)
             except (HttpError, TimeoutError) as exc:
                 error = self._transport_error(exc, provider, deadline_passed=loop.time() >= deadline)
+                if not error.retryable:
+                    raise error from None
                 delay = _retry_delay(attempt, None)
             else:
                 if response.status == 200:
@@ -222,12 +248,14 @@ class UpstreamClient:
             response.close()
 
     def _transport_error(self, exc: BaseException, provider: Provider, deadline_passed: bool = False) -> UpstreamError:
+        """The one mapping of the HTTP client's failures to what a client is told."""
         settings = self._settings
-        if isinstance(exc, TimeoutError):
+        if isinstance(exc, TimeoutError):  # DeadlineExceeded included
             limits = (
-                f"TOTAL_TIMEOUT={settings.total_timeout:g}s"
+                f"TOTAL_TIMEOUT={provider.total_timeout or settings.total_timeout:g}s"
                 if deadline_passed
-                else f"REQUEST_TIMEOUT={settings.request_timeout:g}s, CONNECT_TIMEOUT={settings.connect_timeout:g}s"
+                else f"REQUEST_TIMEOUT={provider.request_timeout or settings.request_timeout:g}s, "
+                f"CONNECT_TIMEOUT={provider.connect_timeout or settings.connect_timeout:g}s"
             )
             return UpstreamError(
                 "timeout_error",
@@ -237,11 +265,21 @@ class UpstreamClient:
         if isinstance(exc, ConnectError):
             return UpstreamError(
                 "api_error",
-                f"Could not connect to upstream provider {provider.name!r} at {provider.base_url}: "
-                f"{exc.error.strerror or exc.error}",
+                f"Could not connect to upstream provider {provider.name!r} at {provider.base_url}: {exc}",
                 status=502,
                 retryable=True,
             )
+        if isinstance(exc, PoolTimeout):
+            return UpstreamError(
+                "overloaded_error",
+                f"Upstream provider {provider.name!r} has {provider.max_concurrency or MAX_CONNECTIONS_PER_ORIGIN} "
+                "requests in flight already (its max_concurrency); try again shortly",
+                retryable=True,
+            )
+        if isinstance(exc, LimitError | ProxyRefused | ProxyConfigError):
+            # Deterministic: the same answer or setting would fail again.
+            detail = redact(str(exc), self.secrets)
+            return UpstreamError("api_error", f"Upstream provider {provider.name!r}: {detail}", status=502)
         detail = redact(str(exc) or type(exc).__name__, self.secrets)
         return UpstreamError(
             "api_error",

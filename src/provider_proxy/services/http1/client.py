@@ -19,9 +19,9 @@ from provider_proxy.services.http1.errors import (
     ProxyConfigError,
     ProxyRefused,
 )
-from provider_proxy.services.http1.proxy import Proxy, ProxyRules
 from provider_proxy.services.http1.response import Response
 from provider_proxy.services.http1.target import Target, host_port
+from provider_proxy.utils.proxy import Proxy, ProxyRules
 
 MAX_HEADER_BYTES: Final = 64 << 10
 MAX_HEADERS: Final = 100

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections import deque
-from typing import TYPE_CHECKING, Final, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -21,12 +21,25 @@ from provider_proxy.services.http1.errors import (
     ProxyRefused,
     TooManyHeaders,
 )
-from provider_proxy.services.http1.proxy import Proxy
 from provider_proxy.services.http1.response import Response
 from provider_proxy.services.http1.target import Target, absolute_form
+from provider_proxy.utils.proxy import Proxy
 
-if TYPE_CHECKING:
-    from provider_proxy.services.http1.client import HttpClient
+
+class Owner(Protocol):
+    """What a connection needs of its client (`client.HttpClient`): limits, the loop, and where it goes
+    when its answer is done or it closes. A protocol, so the two modules do not import each other."""
+
+    max_header_bytes: int
+    max_headers: int
+    max_body_bytes: int
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def _park(self, conn: Connection) -> None: ...
+
+    def _forget(self, conn: Connection, *, was_idle: bool) -> None: ...
 
 
 class State(enum.Enum):
@@ -43,7 +56,7 @@ CLOSED: Final = State.CLOSED
 class Connection(asyncio.Protocol):
     """One keep-alive connection; parses what arrives into the current `Response`."""
 
-    def __init__(self, client: HttpClient, pool: Pool) -> None:
+    def __init__(self, client: Owner, pool: Pool) -> None:
         self._client = client
         self.pool = pool
         self._absolute = pool.absolute  # plain http through a proxy: the whole URL in the request line

@@ -18,7 +18,7 @@ Messages name the proxy by its URL without credentials, never the credentials.
 
 from __future__ import annotations
 
-from provider_proxy.services.http1.proxy import Proxy
+from provider_proxy.utils.proxy import Proxy
 
 
 def _size(n: int) -> str:

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from provider_proxy.services.http1.errors import BodyTooLarge, DeadlineExceeded, HttpError
 
-if TYPE_CHECKING:
-    from provider_proxy.services.http1.connection import Connection
+
+class Source(Protocol):
+    """The connection an answer is read from (`connection.Connection`), as the answer uses it."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def close(self) -> None: ...
+
 
 # Above this much unread stream data the connection stops reading until the consumer catches up.
 HIGH_WATER: Final = 1 << 20
@@ -54,7 +62,7 @@ class Response:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Source,
         loop: asyncio.AbstractEventLoop,
         max_body: int,
         whole: bool = False,
@@ -65,7 +73,7 @@ class Response:
         self.complete = False
         # The request's deadline (a loop.time()); `read` keeps to it, `readany` only when given one.
         self.deadline = deadline
-        self._conn: Connection | None = conn
+        self._conn: Source | None = conn
         self._loop = loop
         self._chunks: list[bytes] = []
         self._received = 0  # body bytes so far, after decompression

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import quote, urlsplit
 
-from provider_proxy.services.http1.proxy import Proxy
+from provider_proxy.utils.proxy import Proxy
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
