@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from provider_proxy.services.http1 import HttpClient, ProxyConfigError, prepare
-from provider_proxy.utils.proxy import ProxyRules, is_exempt, parse_no_proxy, parse_proxy, redact_url
 from provider_proxy.services.http1.target import absolute_form
+from provider_proxy.utils.proxy import ProxyRules, is_exempt, parse_no_proxy, parse_proxy, redact_url
 from tests.support.scripted_server import clear_proxy_environment
 
 
