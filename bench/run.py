@@ -85,6 +85,7 @@ class Bench:
         self.pin = (os.cpu_count() or 1) >= 2 and not args.no_pin
         self.upstream: servers.Server | None = None
         self.proxies: list[servers.Server] = []
+        self.stream_modes = STREAM_MODES
 
     # -- set-up -------------------------------------------------------------------------------------
     def start_upstream_only(self) -> None:
@@ -229,7 +230,7 @@ class Bench:
         per_stream = STREAM_CHUNKS + 3  # role chunk, content chunks, finish chunk, usage chunk
         for kind in STREAM_BODIES:
             stream_body = bodies.build(kind, True)
-            for label, delay in STREAM_MODES:
+            for label, delay in self.stream_modes:
                 self.set_mode(STREAM_CHUNKS, delay)
                 n1 = self.sizes.stream_n if delay == 0 else max(self.sizes.stream_n // 4, 5)
                 n64 = self.sizes.stream_c64_n if delay == 0 else max(self.sizes.stream_c64_n // 4, 64)
