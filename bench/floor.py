@@ -1,10 +1,14 @@
-"""The floor: the least a Python proxy can do, measured next to ours in the same run.
+"""The floor: the least a translating Python proxy can do, measured next to ours in the same run.
 
 aiohttp server + aiohttp client (uvloop), one pooled session: decode the request body with orjson,
-encode it again, POST it upstream, hand the answer back (streams chunk by chunk, as they arrive).
-No translation, validation, routing, logging, usage records or metrics: what is left is the server,
-the client and one JSON round trip, the cost every proxy of this kind pays. The issue's targets sit
-within about 1.5x of it.
+encode it again, POST it upstream and hand the answer back. A complete answer is passed through as
+it came. A stream is translated as little as a translating proxy can: each upstream SSE event is
+split off, its JSON decoded with orjson, and one Anthropic `content_block_delta` event (a
+`text_delta` with the chunk's content, empty for the role, finish and usage chunks) encoded and
+written for it, one write per upstream read; `data: [DONE]` gets none. No message_start/stop,
+validation, routing, logging, usage records or metrics: what is left is the server, the client, one
+JSON round trip per request and one per stream event, the cost every proxy of this kind pays. The
+issue's targets sit within about 1.5x of it.
 
     python bench/floor.py --port 8090 --upstream http://127.0.0.1:9000/v1/chat/completions
 """
@@ -16,6 +20,24 @@ import asyncio
 
 import orjson
 from aiohttp import ClientSession, TCPConnector, web
+
+DELTA_EVENT = b"event: content_block_delta\ndata: "
+
+
+def deltas(events: list[bytes]) -> bytes:
+    """One Anthropic content_block_delta event per upstream `data: {...}` event, joined for one write."""
+    out = []
+    for event in events:
+        if not event.startswith(b"data:"):
+            continue
+        payload = event[5:].lstrip()
+        if not payload.startswith(b"{"):  # data: [DONE]
+            continue
+        choices = orjson.loads(payload).get("choices") or ({},)
+        text = (choices[0].get("delta") or {}).get("content") or ""
+        delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        out.append(DELTA_EVENT + orjson.dumps(delta) + b"\n\n")
+    return b"".join(out)
 
 
 def build(upstream: str) -> web.Application:
@@ -37,8 +59,13 @@ def build(upstream: str) -> web.Application:
                 return web.Response(body=body, status=answer.status, content_type="application/json")
             response = web.StreamResponse(status=answer.status, headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
+            pending = b""  # an event split across reads waits here for its end
             async for chunk in answer.content.iter_any():
-                await response.write(chunk)
+                *events, pending = (pending + chunk).split(b"\n\n")
+                if out := deltas(events):
+                    await response.write(out)
+            if out := deltas([pending.strip()]):
+                await response.write(out)
             await response.write_eof()
             return response
 

@@ -32,6 +32,9 @@ from bench.loadgen import Result, Target, load, paired, percentile, run
 
 HEADERS = (("x-api-key", servers.CLIENT_KEY), ("anthropic-version", "2023-06-01"))
 STREAM_CHUNKS = 100
+STREAM_BODIES = ("small", "claude_code")  # the one-line request and the 55 KB Claude Code-sized one
+STREAM_MODES = (("coalesced", 0.0), ("paced 1 ms", 1.0))  # upstream delay between chunks, ms
+FLOOR = "floor"
 UPSTREAM_CPU, PROXY_CPU = 1, 0
 
 
@@ -82,6 +85,7 @@ class Bench:
         self.pin = (os.cpu_count() or 1) >= 2 and not args.no_pin
         self.upstream: servers.Server | None = None
         self.proxies: list[servers.Server] = []
+        self.stream_modes = STREAM_MODES
 
     # -- set-up -------------------------------------------------------------------------------------
     def start_upstream_only(self) -> None:
@@ -136,9 +140,10 @@ class Bench:
         for stream in (False, True):
             results = run(paired(self.targets("small", stream), requests=1, seconds=60, warmup=0))
             for name, result in results.items():
-                if name in ("direct", "floor"):  # the floor passes the upstream's OpenAI answer through
+                if name == "direct" or (name == FLOOR and not stream):  # the floor passes answers through
                     continue
-                want = b"message_stop" if stream else b'"type":"message"'
+                # the floor writes only content_block_delta events for a stream
+                want = (b"content_block_delta" if name == FLOOR else b"message_stop") if stream else b'"type":"message"'
                 compact = result.last_body.replace(b" ", b"")
                 if result.ok != 1 or want not in compact:
                     raise RuntimeError(f"{name} did not answer correctly (stream={stream}): {result.last_body[:300]!r}")
@@ -221,28 +226,37 @@ class Bench:
 
     def streaming(self) -> None:
         rows = []
+        measured: list[tuple[str, str, int, str, dict[str, float]]] = []
         per_stream = STREAM_CHUNKS + 3  # role chunk, content chunks, finish chunk, usage chunk
-        stream_body = bodies.build("small", True)
-        for label, delay in (("coalesced", 0.0), ("paced 1 ms", 1.0)):
-            self.set_mode(STREAM_CHUNKS, delay)
-            n1 = self.sizes.stream_n if delay == 0 else max(self.sizes.stream_n // 4, 5)
-            n64 = self.sizes.stream_c64_n if delay == 0 else max(self.sizes.stream_c64_n // 4, 64)
-            for proxy in self.proxies:
-                direct, via = self.direct(stream_body.openai), self.via(proxy, stream_body.anthropic)
-                with self.only(proxy):
-                    before = proxy.cpu_seconds()
-                    one = run(paired([direct, via], requests=n1, seconds=300, warmup=3))
-                    cpu1 = proxy.cpu_seconds() - before
-                    base64 = run(load(direct, concurrency=64, requests=n64, seconds=120))
-                    before = proxy.cpu_seconds()
-                    many = run(load(via, concurrency=64, requests=n64, seconds=120))
-                    cpu64 = proxy.cpu_seconds() - before
-                rows.append(self._stream_row(label, 1, proxy.name, one["direct"], one[proxy.name], cpu1, per_stream))
-                rows.append(self._stream_row(label, 64, proxy.name, base64, many, cpu64, per_stream))
+        for kind in STREAM_BODIES:
+            stream_body = bodies.build(kind, True)
+            for label, delay in self.stream_modes:
+                self.set_mode(STREAM_CHUNKS, delay)
+                n1 = self.sizes.stream_n if delay == 0 else max(self.sizes.stream_n // 4, 5)
+                n64 = self.sizes.stream_c64_n if delay == 0 else max(self.sizes.stream_c64_n // 4, 64)
+                for proxy in self.proxies:
+                    direct, via = self.direct(stream_body.openai), self.via(proxy, stream_body.anthropic)
+                    with self.only(proxy):
+                        before = proxy.cpu_seconds()
+                        one = run(paired([direct, via], requests=n1, seconds=300, warmup=3))
+                        cpu1 = proxy.cpu_seconds() - before
+                        base64 = run(load(direct, concurrency=64, requests=n64, seconds=120))
+                        before = proxy.cpu_seconds()
+                        many = run(load(via, concurrency=64, requests=n64, seconds=120))
+                        cpu64 = proxy.cpu_seconds() - before
+                    for conc, base, result, cpu in (
+                        (1, one["direct"], one[proxy.name], cpu1),
+                        (64, base64, many, cpu64),
+                    ):
+                        row, stats = self._stream_row(kind, label, conc, proxy.name, base, result, cpu, per_stream)
+                        rows.append(row)
+                        measured.append((kind, label, conc, proxy.name, stats))
         self.set_mode(STREAM_CHUNKS, 0)
         self.report.table(
-            f"b. Streaming {STREAM_CHUNKS} content chunks (ms; CPU = proxy user+system time per upstream chunk, us)",
+            f"b. Streaming {STREAM_CHUNKS} content chunks (ms; CPU = proxy user+system time per upstream chunk, us; "
+            "claude_code = the 55 KB request)",
             [
+                "body",
                 "upstream",
                 "conc.",
                 "target",
@@ -259,24 +273,72 @@ class Bench:
             ],
             rows,
         )
+        self.stream_vs_floor(measured)
+
+    def stream_vs_floor(self, measured: list[tuple[str, str, int, str, dict[str, float]]]) -> None:
+        """Each proxy's added total time as a multiple of the floor's: same body, upstream mode and
+        concurrency, same run. Only when the floor is one of the proxies."""
+        floor = {(kind, label, conc): stats for kind, label, conc, name, stats in measured if name == FLOOR}
+        if not floor:
+            return
+        rows = []
+        for kind, label, conc, name, stats in measured:
+            if name == FLOOR:
+                continue
+            base = floor[kind, label, conc]
+            added, floor_added = stats["total"] - stats["direct_total"], base["total"] - base["direct_total"]
+            ratio = added / floor_added if floor_added > 0 and added > 0 else float("nan")
+            cpu_ratio = (
+                stats["cpu_us_per_chunk"] / base["cpu_us_per_chunk"] if base["cpu_us_per_chunk"] else float("nan")
+            )
+            self.report.data.setdefault("stream_vs_floor", []).append(
+                {
+                    "body": kind,
+                    "upstream": label,
+                    "concurrency": conc,
+                    "target": name,
+                    "added_total": added,
+                    "floor_added_total": floor_added,
+                    "ratio": ratio,
+                    "cpu_ratio": cpu_ratio,
+                }
+            )
+            rows.append(
+                [
+                    kind,
+                    label,
+                    str(conc),
+                    name,
+                    ms(added),
+                    ms(floor_added),
+                    f"{ratio:.2f}x" if ratio == ratio else "n/a (noise)",
+                    f"{cpu_ratio:.2f}x",
+                ]
+            )
+        self.report.table(
+            "b2. Streaming vs the floor: added total time as a multiple of the floor's (same body, upstream "
+            "and concurrency, this run; ms). Paced: the stream's pacing jitter outweighs the added time, read "
+            "the CPU ratio",
+            ["body", "upstream", "conc.", "target", "added total", "floor added total", "ratio", "CPU/chunk ratio"],
+            rows,
+        )
 
     def _stream_row(
-        self, label: str, conc: int, name: str, base: Result, result: Result, cpu: float, per_stream: int
-    ) -> list[str]:
-        bt = percentile([s.ttfb for s in base.samples], 0.5)
-        bx = percentile([s.total for s in base.samples], 0.5)
-        ttfb = percentile([s.ttfb for s in result.samples], 0.5)
-        total = [s.total for s in result.samples]
+        self, kind: str, label: str, conc: int, name: str, base: Result, result: Result, cpu: float, per_stream: int
+    ) -> tuple[list[str], dict[str, float]]:
+        # only complete 200 answers count; any other status is an error, not a fast sample
+        base_ok = [s for s in base.samples if s.status == 200]
+        result_ok = [s for s in result.samples if s.status == 200]
+        bt = percentile([s.ttfb for s in base_ok], 0.5)
+        bx = percentile([s.total for s in base_ok], 0.5)
+        ttfb = percentile([s.ttfb for s in result_ok], 0.5)
+        total = [s.total for s in result_ok]
         t50 = percentile(total, 0.5)
         per_chunk = cpu / (result.ok * per_stream) * 1e6 if result.ok else float("nan")
-        self.report.data[f"stream.{label}.c{conc}.{name}"] = {
-            "ttfb": ttfb,
-            "total": t50,
-            "direct_ttfb": bt,
-            "direct_total": bx,
-            "cpu_us_per_chunk": per_chunk,
-        }
-        return [
+        stats = {"ttfb": ttfb, "total": t50, "direct_ttfb": bt, "direct_total": bx, "cpu_us_per_chunk": per_chunk}
+        self.report.data[f"stream.{kind}.{label}.c{conc}.{name}"] = stats
+        row = [
+            kind,
             label,
             str(conc),
             name,
@@ -289,8 +351,9 @@ class Bench:
             ms(percentile(total, 0.99)),
             f"{per_chunk:.1f}",
             str(len(total)),
-            str(result.errors),
+            str(result.errors + len(result.samples) - len(result_ok)),
         ]
+        return row, stats
 
     def throughput(self) -> None:
         rows = []

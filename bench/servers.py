@@ -171,7 +171,13 @@ def start_ours(
     source: Path | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Server:
-    """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two)."""
+    """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two).
+
+    By default it runs this checkout's `src` (PYTHONPATH), not whatever the venv has installed: an
+    editable install points at one checkout, and a worktree's bench must measure the worktree.
+    """
+    if source is None and (ROOT / "src" / "provider_proxy").is_dir():
+        source = ROOT / "src"
     port = free_port()
     env = _base_env() | {
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
@@ -185,8 +191,10 @@ def start_ours(
     if source is not None:
         env["PYTHONPATH"] = str(source)
     env |= extra_env or {}
+    # `-m` runs the source tree's own __main__; the venv's console script imports the entry point of
+    # whichever checkout was installed last, which another tree may have moved
     exe = Path(sys.executable).parent / "provider-proxy"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "provider_proxy"]
+    cmd = [str(exe)] if exe.exists() and source is None else [sys.executable, "-m", "provider_proxy"]
     workdir = Path(tempfile.mkdtemp())
     server = _spawn(
         "ours", [*cmd, "serve", "--env-file", str(workdir / "none.env")], port, "/v1/messages", env, cpu, workdir
@@ -197,7 +205,7 @@ def start_ours(
 
 
 def start_floor(upstream_port: int, cpu: int | None) -> Server | tuple[None, str]:
-    """bench/floor.py: aiohttp server + client with one orjson round trip, the least a Python proxy does."""
+    """bench/floor.py: aiohttp server + client, one orjson round trip per request and per stream event."""
     port = free_port()
     upstream = f"http://127.0.0.1:{upstream_port}/v1/chat/completions"
     cmd = [sys.executable, str(ROOT / "bench" / "floor.py"), "--port", str(port), "--upstream", upstream]
