@@ -148,6 +148,8 @@ class StreamTranslator:
         self._events: list[StreamEvent] = []
         # The last event's delta pieces while more of the same block and kind may follow.
         self._run: list[str] = []
+        # A text block is open and content can only be text: a plain text chunk takes the short path.
+        self._plain_text = False
         self.usage: Usage = usage_fields(None, input_tokens)
         self.stop_reason: StopReason | None = None
         self.error_type: ErrorType | None = None
@@ -190,7 +192,28 @@ class StreamTranslator:
         if chunk.usage is not None:
             self._upstream_usage = chunk.usage
         for choice in chunk.choices:
-            if choice.index == 0:
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            content = delta.content
+            if (
+                self._plain_text
+                and type(content) is str
+                and not choice.finish_reason
+                and delta.tool_calls is None
+                and delta.reasoning_content is None
+                and delta.reasoning is None
+                and delta.refusal is None
+                and delta.reasoning_details is None
+            ):
+                # The common chunk: more text for the open text block.
+                if content:
+                    self._output_chars += len(content)
+                    if self._run:
+                        self._run.append(content)
+                    else:
+                        self._delta(content)
+            else:
                 self._choice(choice)
 
     def take(self) -> list[StreamEvent]:
@@ -270,26 +293,9 @@ class StreamTranslator:
     # -- translation --
 
     def _choice(self, choice: ChunkChoice) -> None:
-        delta = choice.delta
-        content = delta.content
+        self._parts(choice)
         block = self._block
-        if (
-            type(content) is str
-            and block is not None
-            and block.kind is BlockKind.TEXT
-            and self._tags.passthrough
-            and delta.tool_calls is None
-            and delta.reasoning_content is None
-            and delta.reasoning is None
-            and delta.refusal is None
-            and delta.reasoning_details is None
-        ):
-            # The common chunk: more text for the open text block.
-            if content:
-                self._output_chars += len(content)
-                self._delta(content)
-        else:
-            self._parts(choice)
+        self._plain_text = block is not None and block.kind is BlockKind.TEXT and self._tags.passthrough
         if choice.finish_reason:
             if choice.finish_reason == "error":
                 raise UpstreamError("api_error", "Upstream provider ended the completion with an error", status=502)
@@ -336,6 +342,7 @@ class StreamTranslator:
         self._delta(text)
 
     def _open(self, kind: BlockKind, content_block: ContentBlock, call: int | None = None) -> None:
+        self._plain_text = False  # decided again when the chunk that opened it is done
         self._block = OpenBlock(self._next_index, kind, call)
         self._emit({"type": "content_block_start", "index": self._next_index, "content_block": content_block})
         self._next_index += 1
@@ -366,6 +373,7 @@ class StreamTranslator:
                 assert_never(unreachable)
         self._emit({"type": "content_block_stop", "index": block.index})
         self._block = None
+        self._plain_text = False
 
     def _tool_delta(self, call: ToolCall) -> None:
         index = self._call_index(call)
