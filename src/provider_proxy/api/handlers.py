@@ -4,6 +4,7 @@ in the request's record as it learns; failures are raised and rendered once, by 
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import orjson
 from starlette.requests import Request
@@ -27,6 +28,9 @@ from provider_proxy.services.usage.record import RequestRecord
 
 logger = logging.getLogger("provider_proxy.request")
 
+# Longer session ids are cut: a client-supplied string must not grow the usage store without bound.
+_SESSION_ID_LIMIT: Final = 128
+
 
 async def messages(request: Request, state: ProxyState, record: RequestRecord) -> Answer:
     raw = await read_body(request, state.config.settings.max_request_bytes)
@@ -34,6 +38,7 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     check_messages_request(anthropic_request)
     route = state.router.route(anthropic_request, _traits(request, anthropic_request, state, raw))
     record.model, record.stream = anthropic_request.model, anthropic_request.stream
+    record.session_id = request.headers.get("x-claude-code-session-id", "")[:_SESSION_ID_LIMIT] or None
     _note_target(record, route)
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))

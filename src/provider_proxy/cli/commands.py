@@ -127,7 +127,7 @@ def code(
 def usage(
     since: Annotated[str, typer.Option(help="Start: a span back from now (7d, 12h, 30m) or a UTC date.")] = "7d",
     until: Annotated[str | None, typer.Option(help="End (default: now), in the same forms as --since.")] = None,
-    by: Annotated[str, typer.Option(help="Breakdown: model, upstream_model, provider, key or day.")] = "model",
+    by: Annotated[str, typer.Option(help="Breakdown: model, upstream_model, provider, route (the target that answered), key, session or day.")] = "model",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     config: ConfigOption = None,

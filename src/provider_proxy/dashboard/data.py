@@ -53,6 +53,8 @@ async def dashboard_data(
     params = (period.start_ms, period.end_ms)
     by_model = await usage_report(store, period, "model", prices)
     by_key = await usage_report(store, period, "key", prices)
+    by_session = await usage_report(store, period, "session", prices)
+    by_route = await usage_report(store, period, "route", prices)
     series = _series(await store.select(_SERIES.format(bucket=size * 1000), params), buckets, by_model.rows)
     latency = _latency(await store.select(_LATENCIES.format(bucket=size * 1000), params), buckets)
     totals = by_model.totals.as_dict()
@@ -64,6 +66,8 @@ async def dashboard_data(
         "series": {**series, "latency": latency},
         "top_models": [row.as_dict() for row in by_model.rows[:10]],
         "top_keys": [row.as_dict() for row in by_key.rows[:10]],
+        "top_sessions": [row.as_dict() for row in by_session.rows[:10]],
+        "top_routes": [row.as_dict() for row in by_route.rows[:10]],
         "errors_by_type": [{"type": kind, "count": int(count)} for kind, count in await store.select(_ERRORS, params)],
         "unpriced_models": by_model.unpriced,
     }

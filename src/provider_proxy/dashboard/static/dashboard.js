@@ -46,6 +46,8 @@
     chart("errors", { ...common, kind: "bars", series: errorRate, format: Charts.format.percent, maxValue: worst, height: 200 });
     topTable("top-models", "Model", data.top_models, colors);
     topTable("top-keys", "Key", data.top_keys, {});
+    topTable("top-sessions", "Session", data.top_sessions, {});
+    topTable("top-routes", "Target", data.top_routes, {});
     errorsByType(data.errors_by_type);
   }
 

@@ -39,6 +39,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # 2: the targets tried when a request fell back from one to the next.
     ("ALTER TABLE usage_records ADD COLUMN attempts TEXT",),
+    # 3: Claude Code's session id, for usage per session.
+    ("ALTER TABLE usage_records ADD COLUMN session_id TEXT",),
 )
 
 

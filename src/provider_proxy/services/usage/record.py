@@ -46,6 +46,8 @@ class RequestRecord:
     retries: int = 0
     # When more than one target was tried: each target and how it ended ("p/m: rate_limit_error (429); ...").
     attempts: str | None = None
+    # Claude Code's session (its X-Claude-Code-Session-Id header), to group a session's requests.
+    session_id: str | None = None
     # The request's start on the monotonic clock the latencies are measured on.
     started: float = field(default_factory=time.perf_counter, compare=False, metadata=_NOT_STORED)
     # For the log line: the request's method and path.

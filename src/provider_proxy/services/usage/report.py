@@ -22,6 +22,8 @@ DIMENSIONS: Final = {
     "upstream_model": "upstream_model",
     "provider": "provider",
     "key": "key_name",
+    "session": "session_id",
+    "route": "route",
     "day": "ts_ms / 86400000",
 }
 _MTOK: Final = 1_000_000
