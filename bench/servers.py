@@ -170,9 +170,12 @@ def start_ours(
     log_level: str = "INFO",
     source: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    data_dir: Path | None = None,
 ) -> Server:
-    """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two)."""
+    """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two). Its usage
+    records go to `data_dir`, by default to its own temporary directory: never to the user's store."""
     port = free_port()
+    workdir = Path(tempfile.mkdtemp())
     env = _base_env() | {
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
         "OPENAI_API_KEY": "sk-bench-upstream-key",
@@ -181,13 +184,13 @@ def start_ours(
         "PORT": str(port),
         "WORKERS": str(workers),
         "LOG_LEVEL": log_level,
+        "DATA_DIR": str(data_dir or workdir / "data"),
     }
     if source is not None:
         env["PYTHONPATH"] = str(source)
     env |= extra_env or {}
     exe = Path(sys.executable).parent / "provider-proxy"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "provider_proxy"]
-    workdir = Path(tempfile.mkdtemp())
     server = _spawn(
         "ours", [*cmd, "serve", "--env-file", str(workdir / "none.env")], port, "/v1/messages", env, cpu, workdir
     )
