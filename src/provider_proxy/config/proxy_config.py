@@ -27,6 +27,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provider_proxy.config.settings import ConfigError, Settings
+from provider_proxy.config.urls import base_url_problem
 from provider_proxy.providers.profiles import PROFILES, ProviderProfile, detect_profile
 
 DEFAULT_PROVIDER = "default"
@@ -153,8 +154,8 @@ def _api_key(key: str | None, source: str) -> str | None:
 
 
 def _file_provider(name: str, entry: ProviderEntry) -> Provider:
-    if not entry.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"providers.{name}.base_url: must start with http:// or https://")
+    if problem := base_url_problem(entry.base_url):
+        raise ConfigError(f"providers.{name}.base_url: {problem}")
     key, source = entry.api_key, f"providers.{name}.api_key"
     if entry.api_key_env:
         key, source = os.environ.get(entry.api_key_env), entry.api_key_env
