@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from dotenv import load_dotenv
@@ -138,20 +138,28 @@ def usage(
 
     from provider_proxy.cli import tables as render
     from provider_proxy.services.usage.period import PeriodError, parse_period
-    from provider_proxy.services.usage.report import load_report
+    from provider_proxy.services.usage.report import DIMENSIONS, load_report
 
+    if by not in DIMENSIONS:
+        _usage_error(f"--by {by!r} is not a breakdown; use one of: {', '.join(DIMENSIONS)}")
+    if as_json and as_csv:
+        _usage_error("--json and --csv cannot be combined; choose one")
     settings = _settings(env_file, config_file=config)
     try:
         report = asyncio.run(load_report(settings, parse_period(since, until), by))
     except (ConfigError, PeriodError) as exc:
-        typer.secho(f"usage: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        _usage_error(str(exc))
     if as_json:
         print(render.as_json(report))
     elif as_csv:
         print(render.as_csv(report), end="")
     else:
         Console().print(render.as_table(report))
+
+
+def _usage_error(message: str) -> NoReturn:
+    typer.secho(f"usage: {message}", fg="red", err=True)
+    raise typer.Exit(2)
 
 
 def main() -> None:
