@@ -45,10 +45,13 @@ def serve(
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
     """Run the proxy."""
+    from provider_proxy.cli.check import startup_warnings
     from provider_proxy.server import run
 
     settings = _settings(env_file, host=host, port=port, config_file=config, log_level=log_level, workers=workers)
     try:
+        for warning in startup_warnings(settings):
+            typer.secho(f"warning: {warning}", fg="yellow", err=True)
         run(settings)
     except ConfigError as exc:
         typer.secho(f"Configuration error: {exc}", fg="red", err=True)
