@@ -136,7 +136,8 @@ def usage(
     config: ConfigOption = None,
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
-    """Usage totals and a breakdown over a period; with cost when the config file has [prices]."""
+    # Help text is Rich markup: a bare [prices] would be taken for a style tag and vanish.
+    r"""Usage totals and a breakdown over a period; with cost when the config file has \[prices]."""
     from rich.console import Console
 
     from provider_proxy.cli import tables as render
