@@ -158,7 +158,7 @@ def usage(
     elif as_csv:
         print(render.as_csv(report), end="")
     else:
-        Console().print(render.as_table(report))
+        render.show(render.as_table(report), Console())
 
 
 def _usage_error(message: str) -> NoReturn:
