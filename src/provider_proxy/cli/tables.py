@@ -9,7 +9,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from provider_proxy.services.usage.report import UsageReport, UsageRow
+from provider_proxy.services.usage.report import REJECTED, UsageReport, UsageRow
 
 _NAME_MIN_WIDTH = 16  # the narrowest the name column gets (it folds); number columns never shrink
 _CSV_FIELDS = (
@@ -32,7 +32,7 @@ def as_csv(report: UsageReport) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=(report.by, *_CSV_FIELDS[1:]), lineterminator="\n")
     writer.writeheader()
-    for row in [*report.rows, report.totals]:
+    for row in [*report.rows, *_rejected(report), report.totals]:
         values = row.as_dict()
         writer.writerow({report.by: values.pop("group"), **{key: values[key] for key in _CSV_FIELDS[1:]}})
     return out.getvalue()
@@ -43,8 +43,9 @@ def as_table(report: UsageReport) -> Table:
     the end must not print the same), and a number column is as wide as its widest number."""
     priced = report.totals.cost is not None
     rows = [_cells(row, priced) for row in report.rows]
+    rejected = [_cells(row, priced) for row in _rejected(report)]
     total = _cells(report.totals, priced)
-    widths = [max(len(cells[i]) for cells in [*rows, total]) for i in range(len(total))]
+    widths = [max(len(cells[i]) for cells in [*rows, *rejected, total]) for i in range(len(total))]
     table = Table(title=f"Usage by {report.by}, {report.period.describe()}", title_justify="left")
     table.add_column(report.by.replace("_", " "), overflow="fold")
     headers = ["requests", "errors", "input", "output", "cache read", "avg latency", "est. cost"][: len(total) - 1]
@@ -54,10 +55,21 @@ def as_table(report: UsageReport) -> Table:
     for cells in rows:
         table.add_row(*cells)
     table.add_section()
+    for cells in rejected:
+        table.add_row(*cells, style="dim")
     table.add_row(*total, style="bold")
+    notes = []
+    if rejected:
+        notes.append(f"{REJECTED}: refused before naming a model (wrong PROXY_API_KEY, invalid request)")
     if report.unpriced:
-        table.caption = "No price in the config file for: " + ", ".join(report.unpriced)
+        notes.append("No price in the config file for: " + ", ".join(report.unpriced))
+    table.caption = "\n".join(notes) or None
     return table
+
+
+def _rejected(report: UsageReport) -> list[UsageRow]:
+    """The rejected requests as a row of their own, when there were any."""
+    return [report.rejected] if report.rejected.requests else []
 
 
 def show(table: Table, console: Console) -> None:
