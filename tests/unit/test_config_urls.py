@@ -47,17 +47,24 @@ def test_a_base_url_that_cannot_work_is_described(url: str, problem: str) -> Non
     assert problem in (base_url_problem(url) or "")
 
 
+def _refusal(tmp_path: Path, command: str, env_text: str, *options: str) -> str:
+    """The one line `command` stops with, after checking it stopped with exit code 2."""
+    env = tmp_path / "proxy.env"
+    env.write_text("OPENAI_API_KEY=sk-test-0123456789abcdef\n" + env_text)
+    result = runner.invoke(app, [command, "--env-file", str(env), *options])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
 @pytest.mark.parametrize("command", ["check", "serve"])
 @pytest.mark.parametrize(("url", "problem"), BAD_URLS.items())
 def test_a_bad_openai_base_url_stops_the_command_with_one_line_naming_it(
     tmp_path: Path, command: str, url: str, problem: str
 ) -> None:
-    env = tmp_path / "proxy.env"
-    env.write_text(f"OPENAI_API_KEY=sk-test-0123456789abcdef\nOPENAI_BASE_URL={url}\n")
-    result = runner.invoke(app, [command, "--env-file", str(env)])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Configuration error: OPENAI_BASE_URL: {problem}")
+    line = _refusal(tmp_path, command, f"OPENAI_BASE_URL={url}\n")
+    assert line.startswith(f"Configuration error: OPENAI_BASE_URL: {problem}")
 
 
 @pytest.mark.parametrize("command", ["check", "serve"])
@@ -67,9 +74,5 @@ def test_a_bad_base_url_in_the_config_file_stops_the_command_naming_the_key(
 ) -> None:
     config = tmp_path / "proxy.toml"
     config.write_text(f'[providers.groq]\nbase_url = "{url}"\napi_key = "gsk-0123456789"\n')
-    env = tmp_path / "proxy.env"
-    env.write_text("OPENAI_API_KEY=sk-test-0123456789abcdef\n")
-    result = runner.invoke(app, [command, "--env-file", str(env), "--config", str(config)])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and f"providers.groq.base_url: {problem}" in lines[0]
+    line = _refusal(tmp_path, command, "", "--config", str(config))
+    assert line.startswith(f"Configuration error: providers.groq.base_url: {problem}")
