@@ -1,6 +1,7 @@
 @echo off
 REM Start the proxy: run_app.bat [provider-proxy serve options, e.g. --port 8082 --config config.toml]
-REM On first run it creates .venv, installs the package and creates .env from .env.example.
+REM On first run it creates .venv, installs the package and creates .env from .env.example, then stops
+REM so you can put your key in it (unless OPENAI_API_KEY is already set in the environment).
 setlocal EnableExtensions DisableDelayedExpansion
 cd /d "%~dp0"
 
@@ -49,8 +50,13 @@ if exist ".env" goto have_env
 copy /y ".env.example" ".env" >nul
 echo.
 echo Created .env from .env.example.
+if defined OPENAI_API_KEY goto key_in_environment
+REM Starting now would serve with the placeholder key: every request would fail.
 echo   -^> Put your provider key in .env (OPENAI_API_KEY=...) and, for a provider other than OpenAI,
-echo      set OPENAI_BASE_URL, BIG_MODEL and SMALL_MODEL (examples are in the file), then rerun.
+echo      set OPENAI_BASE_URL, BIG_MODEL and SMALL_MODEL (examples are in the file), then rerun run_app.bat.
+exit /b 0
+:key_in_environment
+echo   -^> OPENAI_API_KEY is set in the environment (it wins over .env); starting.
 echo.
 :have_env
 if defined OPENAI_API_KEY goto key_checked

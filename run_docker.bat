@@ -1,6 +1,7 @@
 @echo off
 REM Build and start the proxy in Docker: run_docker.bat
-REM Creates .env from .env.example when missing, then runs "docker compose up --build -d".
+REM Creates .env from .env.example when missing (and stops, so you can fill it in); otherwise runs
+REM "docker compose up --build -d".
 setlocal EnableExtensions DisableDelayedExpansion
 cd /d "%~dp0"
 
@@ -16,7 +17,7 @@ copy /y ".env.example" ".env" >nul
 echo Created .env from .env.example.
 echo   -^> Put your provider key in .env (OPENAI_API_KEY=...) and, for a provider other than OpenAI,
 echo      set OPENAI_BASE_URL, BIG_MODEL and SMALL_MODEL, then rerun run_docker.bat.
-echo.
+exit /b 0
 :have_env
 findstr /b /c:"OPENAI_API_KEY=your-provider-key" ".env" >nul 2>&1
 if not errorlevel 1 echo warning: OPENAI_API_KEY in .env is still the placeholder; requests to the default provider will fail. 1>&2

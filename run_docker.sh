@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build and start the proxy in Docker: ./run_docker.sh
-# Creates .env from .env.example when missing, then runs `docker compose up --build -d`.
+# Creates .env from .env.example when missing (and stops, so you can fill it in); otherwise runs
+# `docker compose up --build -d`.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -20,7 +21,7 @@ if [ ! -f .env ]; then
     echo "Created .env from .env.example."
     echo "  -> Put your provider key in .env (OPENAI_API_KEY=...) and, for a provider other than OpenAI,"
     echo "     set OPENAI_BASE_URL, BIG_MODEL and SMALL_MODEL, then rerun ./run_docker.sh."
-    echo
+    exit 0
 fi
 if grep -q '^OPENAI_API_KEY=your-provider-key' .env; then
     echo "warning: OPENAI_API_KEY in .env is still the placeholder; requests to the default provider will fail." >&2

@@ -97,7 +97,11 @@ class Bench:
         self.start_upstream_only()
         assert self.upstream is not None
         proxy_cpu = PROXY_CPU if self.pin else None
-        self.proxies.append(servers.start_ours(self.upstream.port, proxy_cpu, log_level=self.args.log_level))
+        self.proxies.append(
+            servers.start_ours(
+                self.upstream.port, proxy_cpu, log_level=self.args.log_level, data_dir=self.args.data_dir
+            )
+        )
         wanted = self.args.peers.split(",") if self.args.peers not in ("none", "") else []
         if self.args.peers == "auto":
             wanted = ["floor", "litellm", "ccr"]
@@ -494,7 +498,9 @@ class Bench:
         rows = []
         base: tuple[float, float] | None = None
         for count in (1, 2):
-            server = servers.start_ours(self.upstream.port, None, workers=count, log_level=self.args.log_level)
+            server = servers.start_ours(
+                self.upstream.port, None, workers=count, log_level=self.args.log_level, data_dir=self.args.data_dir
+            )
             try:
                 time.sleep(1.0 if count > 1 else 0.2)
                 cpu, wall = server.cpu_seconds(), time.monotonic()
@@ -576,6 +582,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL for our proxy (default INFO, as shipped)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument("--data-dir", type=Path, help="DATA_DIR for our proxy's usage store (default: a temporary one)")
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args(argv)

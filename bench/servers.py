@@ -170,8 +170,10 @@ def start_ours(
     log_level: str = "INFO",
     source: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    data_dir: Path | None = None,
 ) -> Server:
-    """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two).
+    """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two). Its usage
+    records go to `data_dir`, by default to its own temporary directory: never to the user's store.
 
     By default it runs this checkout's `src` (PYTHONPATH), not whatever the venv has installed: an
     editable install points at one checkout, and a worktree's bench must measure the worktree.
@@ -179,6 +181,7 @@ def start_ours(
     if source is None and (ROOT / "src" / "provider_proxy").is_dir():
         source = ROOT / "src"
     port = free_port()
+    workdir = Path(tempfile.mkdtemp())
     env = _base_env() | {
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
         "OPENAI_API_KEY": "sk-bench-upstream-key",
@@ -187,6 +190,7 @@ def start_ours(
         "PORT": str(port),
         "WORKERS": str(workers),
         "LOG_LEVEL": log_level,
+        "DATA_DIR": str(data_dir or workdir / "data"),
     }
     if source is not None:
         env["PYTHONPATH"] = str(source)
@@ -195,7 +199,6 @@ def start_ours(
     # whichever checkout was installed last, which another tree may have moved
     exe = Path(sys.executable).parent / "provider-proxy"
     cmd = [str(exe)] if exe.exists() and source is None else [sys.executable, "-m", "provider_proxy"]
-    workdir = Path(tempfile.mkdtemp())
     server = _spawn(
         "ours", [*cmd, "serve", "--env-file", str(workdir / "none.env")], port, "/v1/messages", env, cpu, workdir
     )

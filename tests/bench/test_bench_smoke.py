@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_quick_benchmark_measures_the_proxy_against_the_direct_upstream(tmp_path: Path) -> None:
-    out = tmp_path / "report.md"
+    out, data = tmp_path / "report.md", tmp_path / "data"
+    quick = ["--quick", "--peers", "none", "--soak", "1", "--no-pin"]
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--peers", "none", "--soak", "1", "--no-pin", "--out", str(out)],
+        [sys.executable, "-m", "bench.run", *quick, "--data-dir", str(data), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -26,3 +28,6 @@ def test_quick_benchmark_measures_the_proxy_against_the_direct_upstream(tmp_path
     rows = [line for line in report.splitlines() if line.startswith("| ") and "| ours |" in line]
     assert len(rows) >= 8
     assert all(line.rstrip(" |").endswith("| 0") or "RSS" in line or line.count("|") < 6 for line in rows[:4])
+    # The proxy's usage records went to the data directory the test chose, not to the user's store.
+    with sqlite3.connect(data / "usage.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM usage_records").fetchone()[0] > 100

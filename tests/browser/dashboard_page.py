@@ -49,7 +49,7 @@ def open_dashboard(browser: Browser, url: str, width: int = 1360, scheme: str = 
     page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[arg-type]
     page.goto(url)
     page.wait_for_selector('svg[data-chart="requests"] rect.bar')
-    page.wait_for_selector('svg[data-chart="latency"] path.line')
+    page.wait_for_selector('svg[data-chart="latency"] [data-series]', state="attached")  # a flat line has no height
     return page
 
 

@@ -23,9 +23,9 @@ def require_package(package: str, find: Callable[[], T | None], purpose: str) ->
     found = find()
     if found is not None:
         return found
-    command = f"apt-get update && apt-get install -y {package}"
     if not os.environ.get("CI"):
-        pytest.skip(f"{purpose} needs the Debian package {package!r}; install it with: sudo {command}")
+        command = f"sudo apt-get update && sudo apt-get install -y {package}"
+        pytest.skip(f"{purpose} needs the Debian package {package!r}; install it with: {command}")
     if shutil.which("apt-get") is None:
         pytest.fail(f"{purpose} needs {package!r} and this CI machine has no apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from provider_proxy.services.usage.period import parse_period
 from provider_proxy.services.usage.record import COLUMNS, RequestRecord
+from provider_proxy.services.usage.report import usage_report
 from provider_proxy.services.usage.store import UsageStore, store_from_settings
 from tests.support.fake_upstream import FakeUpstream, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
@@ -123,3 +125,27 @@ def test_usage_tracking_off_writes_nothing(start_proxy: Callable[..., ProxyServe
     assert post(proxy, BODY, key="").status_code == 200
     proxy.stop()
     assert not (tmp_path / "data").exists()
+
+
+def test_claude_codes_session_id_is_recorded_and_reported_per_session(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    proxy = start_proxy(data_dir=tmp_path / "data")
+    for session in ("session-a", "session-a", "session-b", "x" * 500):
+        answer = httpx.post(
+            f"{proxy.url}/v1/messages", json=BODY, headers={"x-claude-code-session-id": session}, timeout=20
+        )
+        assert answer.status_code == 200
+    proxy.stop()
+    store = store_from_settings(proxy.settings)
+    assert [record.session_id for record in stored_records(store)] == ["session-a", "session-a", "session-b", "x" * 128]
+
+    async def by_session() -> dict[str, int]:
+        await store.open()
+        try:
+            report = await usage_report(store, parse_period("1d"), "session")
+        finally:
+            await store.close()
+        return {row.group: row.requests for row in report.rows}
+
+    assert asyncio.run(by_session()) == {"session-a": 2, "session-b": 1, "x" * 128: 1}

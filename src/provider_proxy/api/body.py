@@ -120,6 +120,18 @@ def _drop_unknown_blocks(data: Any) -> list[str]:
     return dropped
 
 
+def _refuse_emptied_last_message(data: Any, dropped: list[str]) -> None:
+    """A last message left with no blocks would reach the upstream as nothing (a one-message request
+    as `"messages": []`): answer 400 naming what was dropped. Earlier turns may lose all their blocks
+    (server-tool turns do) and are left out."""
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict) and messages[-1].get("content") == []:
+        raise invalid_request(
+            f"messages.{len(messages) - 1}.content: no block this proxy can translate; dropped block types: "
+            f"{', '.join(sorted(set(dropped)))} (it translates {', '.join(sorted(KNOWN_BLOCK_TYPES))})"
+        )
+
+
 def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
     """The typed request and the types of any content blocks that were dropped."""
     if not raw.strip():
@@ -134,6 +146,7 @@ def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
     dropped = _drop_unknown_blocks(data)
     if not dropped:
         raise invalid_request(describe_validation_error(error))
+    _refuse_emptied_last_message(data, dropped)
     try:
         return msgspec.convert(data, kind), dropped
     except msgspec.ValidationError as exc:

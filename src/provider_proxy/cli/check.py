@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -15,6 +16,10 @@ from provider_proxy.services.upstream import UpstreamClient
 
 _LOCAL_KINDS = frozenset({"ollama", "lmstudio", "vllm", "llamacpp"})
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+# The keys .env.example ships with (your-provider-key, your-openrouter-key, ...).
+_PLACEHOLDER = re.compile(r"your-[a-z0-9-]*key", re.IGNORECASE)
+_OTHER_MODEL = "any-other-model-name"
+OTHER_NAMES = "other model names"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +34,44 @@ def _is_local(provider: Provider) -> bool:
 
 
 def _used_providers(config: ProxyConfig, router: Router) -> dict[str, list[str]]:
-    """Provider name -> what uses it (families and file routes)."""
+    """Provider name -> what uses it (families, file routes, and model names nothing else matches)."""
     used: dict[str, list[str]] = {}
     for family in ("opus", "sonnet", "haiku"):
         route = router.resolve(f"claude-{family}-4-5")
         used.setdefault(route.provider.name, []).append(f"{family} -> {route.model}")
     for entry in config.routes:
         used.setdefault(entry.provider, []).append(f"route {entry.match!r}")
+    # A name no route or family matches (`claude --model gpt-4.1`) goes to the default provider,
+    # unchanged, unless a catch-all route sends it elsewhere.
+    other = router.resolve(_OTHER_MODEL)
+    if other.model == _OTHER_MODEL:
+        used.setdefault(other.provider.name, []).append(OTHER_NAMES)
     return used
+
+
+def _provider_finding(where: str, provider: Provider, users: list[str] | None) -> Finding:
+    if not users:
+        return Finding("ok", f"{where} is configured but no route uses it")
+    serves = f"{where} serves {', '.join(users)}"
+    if _is_local(provider):
+        return Finding("ok", serves + ("" if provider.api_key else "; no API key (a local server)"))
+    # Claude Code asks for family names; when those go elsewhere, only names asked for directly fail.
+    level: Literal["warning", "error"] = "warning" if users == [OTHER_NAMES] else "error"
+    if not provider.api_key:
+        return Finding(level, f"{serves} but has no API key: set {provider.key_source}")
+    if _PLACEHOLDER.fullmatch(provider.api_key):
+        return Finding(
+            level,
+            f"{serves} but its key is still the placeholder {provider.api_key!r} from .env.example: "
+            f"put your provider key in {provider.key_source}",
+        )
+    return Finding("ok", serves)
+
+
+def startup_warnings(settings: Settings) -> list[str]:
+    """What `serve` says before it starts: every problem `check` would report, as a warning (the
+    proxy still serves the providers that work)."""
+    return [finding.message for finding in check_config(settings) if finding.level != "ok"]
 
 
 def check_config(settings: Settings) -> list[Finding]:
@@ -47,19 +82,7 @@ def check_config(settings: Settings) -> list[Finding]:
     for name, provider in config.providers.items():
         users = used.get(name)
         where = f"provider {name!r} ({provider.profile.kind}, {provider.base_url})"
-        if not users:
-            findings.append(Finding("ok", f"{where} is configured but no route uses it"))
-        elif provider.api_key:
-            findings.append(Finding("ok", f"{where} serves {', '.join(users)}"))
-        elif _is_local(provider):
-            findings.append(Finding("ok", f"{where} serves {', '.join(users)}; no API key (a local server)"))
-        else:
-            findings.append(
-                Finding(
-                    "error",
-                    f"{where} serves {', '.join(users)} but has no API key: set {provider.key_source}",
-                )
-            )
+        findings.append(_provider_finding(where, provider, users))
     if settings.proxy_api_key is None and settings.host not in _LOOPBACK:
         findings.append(
             Finding(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from dotenv import load_dotenv
@@ -45,10 +45,13 @@ def serve(
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
     """Run the proxy."""
+    from provider_proxy.cli.check import startup_warnings
     from provider_proxy.server import run
 
     settings = _settings(env_file, host=host, port=port, config_file=config, log_level=log_level, workers=workers)
     try:
+        for warning in startup_warnings(settings):
+            typer.secho(f"warning: {warning}", fg="yellow", err=True)
         run(settings)
     except ConfigError as exc:
         typer.secho(f"Configuration error: {exc}", fg="red", err=True)
@@ -127,31 +130,45 @@ def code(
 def usage(
     since: Annotated[str, typer.Option(help="Start: a span back from now (7d, 12h, 30m) or a UTC date.")] = "7d",
     until: Annotated[str | None, typer.Option(help="End (default: now), in the same forms as --since.")] = None,
-    by: Annotated[str, typer.Option(help="Breakdown: model, upstream_model, provider, route (the target that answered), key, session or day.")] = "model",
+    by: Annotated[
+        str,
+        typer.Option(
+            help="Breakdown: model, upstream_model, provider, route (the target that answered), key, session or day."
+        ),
+    ] = "model",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     config: ConfigOption = None,
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
-    """Usage totals and a breakdown over a period; with cost when the config file has [prices]."""
+    # Help text is Rich markup: a bare [prices] would be taken for a style tag and vanish.
+    r"""Usage totals and a breakdown over a period; with cost when the config file has \[prices]."""
     from rich.console import Console
 
     from provider_proxy.cli import tables as render
     from provider_proxy.services.usage.period import PeriodError, parse_period
-    from provider_proxy.services.usage.report import load_report
+    from provider_proxy.services.usage.report import DIMENSIONS, load_report
 
+    if by not in DIMENSIONS:
+        _usage_error(f"--by {by!r} is not a breakdown; use one of: {', '.join(DIMENSIONS)}")
+    if as_json and as_csv:
+        _usage_error("--json and --csv cannot be combined; choose one")
     settings = _settings(env_file, config_file=config)
     try:
         report = asyncio.run(load_report(settings, parse_period(since, until), by))
     except (ConfigError, PeriodError) as exc:
-        typer.secho(f"usage: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+        _usage_error(str(exc))
     if as_json:
         print(render.as_json(report))
     elif as_csv:
         print(render.as_csv(report), end="")
     else:
-        Console().print(render.as_table(report))
+        render.show(render.as_table(report), Console())
+
+
+def _usage_error(message: str) -> NoReturn:
+    typer.secho(f"usage: {message}", fg="red", err=True)
+    raise typer.Exit(2)
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ from pydantic import (
 
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
+from provider_proxy.config.urls import base_url_problem
 from provider_proxy.providers.profiles import OVERRIDABLE, PROFILES, ProviderProfile, detect_profile
 from provider_proxy.utils.proxy import parse_proxy
 
@@ -199,8 +200,8 @@ def _api_key(key: str | None, source: str) -> str | None:
 
 
 def _file_provider(name: str, entry: ProviderEntry) -> Provider:
-    if not entry.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"providers.{name}.base_url: must start with http:// or https://")
+    if problem := base_url_problem(entry.base_url):
+        raise ConfigError(f"providers.{name}.base_url: {problem}")
     key = entry.api_key.get_secret_value() if entry.api_key else None
     source = f"providers.{name}.api_key"
     if entry.api_key_env:

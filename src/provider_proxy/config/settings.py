@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from provider_proxy.config.urls import base_url_problem
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -76,8 +78,8 @@ class Settings(BaseSettings):
     @field_validator("openai_base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+        if problem := base_url_problem(value):
+            raise ValueError(problem)
         return value.rstrip("/")
 
     @property
@@ -94,5 +96,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
         for error in exc.errors():
             key = ".".join(str(part) for part in error["loc"]).upper()
             shown = "" if "KEY" in key else f" (got {error.get('input')!r})"
-            problems.append(f"{key}: {error['msg']}{shown}")
-        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+            problems.append(f"{key}: {error['msg'].removeprefix('Value error, ')}{shown}")
+        # One problem, one line; several, one line each.
+        raise ConfigError(
+            problems[0] if len(problems) == 1 else "invalid settings:\n  " + "\n  ".join(problems)
+        ) from None

@@ -1,5 +1,6 @@
 """What the dashboard draws, as one JSON document: totals, per-model series over time, latency
-percentiles, error rates and the top models and keys, for a period.
+percentiles, error rates and the top models and keys, for a period. Requests refused before they
+named a model are counted apart (`rejected`, and a `rejected` series), never as a model.
 
 Buckets are chosen so a chart has at most `MAX_BUCKETS` points; every bucket in the period is
 present (zeros where nothing happened). Latency percentiles are over successful requests only,
@@ -25,7 +26,7 @@ _BUCKET_SIZES: Final = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600,
 _QUANTILES: Final = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 _WHERE: Final = "FROM usage_records WHERE ts_ms >= ? AND ts_ms < ?"
 _SERIES: Final = (
-    "SELECT ts_ms / {bucket}, COALESCE(model, '-'), COUNT(*), SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END), "
+    "SELECT ts_ms / {bucket}, model, COUNT(*), SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END), "
     "SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)) " + _WHERE + " GROUP BY 1, 2"
 )
 _LATENCIES: Final = "SELECT ts_ms / {bucket}, latency_ms, ttft_ms " + _WHERE + " AND error_type IS NULL"
@@ -65,6 +66,7 @@ async def dashboard_data(
         "totals": {**totals, **latency.pop("totals")},
         "series": {**series, "latency": latency},
         "top_models": [row.as_dict() for row in by_model.rows[:10]],
+        "rejected": by_model.rejected.as_dict(),
         "top_keys": [row.as_dict() for row in by_key.rows[:10]],
         "top_sessions": [row.as_dict() for row in by_session.rows[:10]],
         "top_routes": [row.as_dict() for row in by_route.rows[:10]],
@@ -80,17 +82,28 @@ def _series(rows: list[tuple[Any, ...]], buckets: list[int], ranked: Sequence[An
     requests = {model: [0] * len(buckets) for model in models}
     tokens = {model: [0] * len(buckets) for model in models}
     errors = [0] * len(buckets)
+    rejected = [0] * len(buckets)  # requests refused before they named a model: a series of their own
     for bucket, model, count, failed, used in rows:
         index = position.get(int(bucket))
         if index is None:
             continue
+        errors[index] += int(failed or 0)
+        if model is None:
+            rejected[index] += int(count)
+            continue
         name = model if model in requests and model != OTHER else OTHER
         requests[name][index] += int(count)
         tokens[name][index] += int(used or 0)
-        errors[index] += int(failed or 0)
-    totals = [sum(column) for column in zip(*requests.values(), strict=True)] if models else [0] * len(buckets)
+    totals = [sum(column) for column in zip(rejected, *requests.values(), strict=True)]
     rates = [failed / total if total else None for failed, total in zip(errors, totals, strict=True)]
-    return {"models": models, "requests": requests, "tokens": tokens, "errors": errors, "error_rate": rates}
+    return {
+        "models": models,
+        "requests": requests,
+        "rejected": rejected,
+        "tokens": tokens,
+        "errors": errors,
+        "error_rate": rates,
+    }
 
 
 def _latency(rows: list[tuple[Any, ...]], buckets: list[int]) -> dict[str, Any]:

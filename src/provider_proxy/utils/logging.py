@@ -12,10 +12,14 @@ import logging
 import re
 from collections.abc import Iterable
 
+# The value after `api-key:` and the like is masked when it could be a key: it has a digit, or is
+# long, or ends the text or field; a short word followed by more words is prose
+# ("invalid x-api-key: this proxy requires ...").
+_KEY_VALUE = r"(?:(?=[^\s\"',}]*\d)[^\s\"',}]{4,}|[^\s\"',}]{16,}|[^\s\"',}]{4,}+(?!\s+\w))"
 _KEY_SHAPES = re.compile(
     r"(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,}|gsk_[A-Za-z0-9]{20,})"
     r"|((?:Bearer|bearer)\s+)[A-Za-z0-9._~+/=-]{8,}"
-    r"|((?:api-key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{4,}",
+    r"|((?:api-key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)" + _KEY_VALUE,
     re.IGNORECASE,
 )
 

@@ -100,17 +100,30 @@ const Charts = (() => {
     }
   }
 
+  // Runs of consecutive values: [[index, value], ...] between the gaps (null values).
+  function runs(values) {
+    const found = [[]];
+    values.forEach((v, i) => {
+      if (v != null) found[found.length - 1].push([i, v]);
+      else if (found[found.length - 1].length) found.push([]);
+    });
+    return found.filter((run) => run.length);
+  }
+
+  // A run of two or more values is a line; a value alone (one bucket with data, or one between
+  // gaps) is a dot, since a path of a single point draws nothing.
   function lines(svg, geometry, series, y) {
     const xAt = (i) => geometry.x0 + geometry.slot * (i + 0.5);
     for (const s of series) {
-      let d = "";
-      let pen = "M";
-      s.values.forEach((v, i) => {
-        if (v == null) { pen = "M"; return; }
-        d += `${pen}${xAt(i).toFixed(1)},${y(v).toFixed(1)}`;
-        pen = "L";
-      });
+      const all = runs(s.values);
+      const d = all
+        .filter((run) => run.length > 1)
+        .map((run) => `M${run.map(([i, v]) => `${xAt(i).toFixed(1)},${y(v).toFixed(1)}`).join("L")}`)
+        .join("");
       if (d) el("path", { class: "line", d, fill: "none", stroke: s.color, "stroke-width": 2, "stroke-linejoin": "round", "stroke-linecap": "round", "data-series": s.name }, svg);
+      for (const [[i, v]] of all.filter((run) => run.length === 1)) {
+        el("circle", { class: "point", cx: xAt(i).toFixed(1), cy: y(v).toFixed(1), r: 3.5, fill: s.color, "data-series": s.name }, svg);
+      }
     }
   }
 

@@ -4,6 +4,7 @@
 (() => {
   const PALETTE = ["#4f6bed", "#14b8a6", "#f59e0b", "#e5484d", "#8b5cf6", "#06b6d4", "#94a3b8"];
   const LATENCY = { p50: "#14b8a6", p95: "#f59e0b", p99: "#e5484d" };
+  const REJECTED = { name: "rejected", color: "#64748b" };  // refused before naming a model: not a model
   const exact = new Intl.NumberFormat("en-US");
   const params = new URLSearchParams(location.search);
   const state = { since: params.get("since") || "7d", data: null };
@@ -37,14 +38,16 @@
     kpis(data.totals);
     const perModel = (values) => data.series.models.map((name) => ({ name, color: colors[name], values: values[name] }));
     const common = { buckets: data.buckets, bucketSeconds: data.period.bucket_seconds };
-    chart("requests", { ...common, kind: "bars", series: perModel(data.series.requests), format: Charts.format.count });
+    const requests = perModel(data.series.requests);
+    if (data.series.rejected.some((count) => count > 0)) requests.push({ ...REJECTED, values: data.series.rejected });
+    chart("requests", { ...common, kind: "bars", series: requests, format: Charts.format.count });
     chart("tokens", { ...common, kind: "areas", series: perModel(data.series.tokens), format: Charts.format.count });
     const latency = Object.entries(LATENCY).map(([name, color]) => ({ name, color, values: data.series.latency[name] }));
     chart("latency", { ...common, kind: "lines", series: latency, format: Charts.format.ms });
     const errorRate = [{ name: "error rate", color: "#e5484d", values: data.series.error_rate }];
     const worst = Math.max(0.05, ...data.series.error_rate.filter((v) => v != null));
     chart("errors", { ...common, kind: "bars", series: errorRate, format: Charts.format.percent, maxValue: worst, height: 200 });
-    topTable("top-models", "Model", data.top_models, colors);
+    topTable("top-models", "Model", data.top_models, colors, data.rejected);
     topTable("top-keys", "Key", data.top_keys, {});
     topTable("top-sessions", "Session", data.top_sessions, {});
     topTable("top-routes", "Target", data.top_routes, {});
@@ -85,7 +88,8 @@
     return value == null ? "—" : Charts.format.ms(value);
   }
 
-  function topTable(id, title, rows, colors) {
+  // rejected: requests refused before they named a model, shown in a section of their own below.
+  function topTable(id, title, rows, colors, rejected) {
     const most = Math.max(1, ...rows.map((r) => r.requests));
     const body = rows.map((r) => {
       const swatch = colors[r.group] ? `<i class="dot" style="background:${colors[r.group]}"></i>` : "";
@@ -94,7 +98,12 @@
         + `<td>${fmtMs(r.avg_latency_ms)}</td><td>${r.cost == null ? "—" : "$" + r.cost.toFixed(2)}</td></tr>`;
     });
     const head = `<thead><tr><th>${title}</th><th>Requests</th><th>Tokens</th><th>Avg latency</th><th>Cost</th></tr></thead>`;
-    document.getElementById(id).innerHTML = head + `<tbody>${body.join("") || '<tr><td colspan="5">No requests</td></tr>'}</tbody>`;
+    const apart = rejected && rejected.requests
+      ? `<tbody class="rejected"><tr data-name="${Charts.escapeHtml(rejected.group)}" title="Refused before naming a model: a wrong PROXY_API_KEY or an invalid request">`
+        + `<td class="name"><i class="dot" style="background:${REJECTED.color}"></i>Rejected (no model)</td>`
+        + `<td data-field="requests">${exact.format(rejected.requests)}</td><td data-field="tokens">—</td><td>${fmtMs(rejected.avg_latency_ms)}</td><td>—</td></tr></tbody>`
+      : "";
+    document.getElementById(id).innerHTML = head + `<tbody>${body.join("") || '<tr><td colspan="5">No requests</td></tr>'}</tbody>` + apart;
   }
 
   function errorsByType(rows) {

@@ -3,6 +3,10 @@
 Cost comes from per-model prices in the config file (`[prices."model"]`, dollars per million
 tokens), looked up by upstream model first, then by the requested model. Cache reads without a
 price of their own are charged at the input price.
+
+Requests refused before they named a model (a wrong PROXY_API_KEY, a body that is not a valid
+request) are counted apart, as `rejected`, not as a group of the breakdown: the rows plus the
+rejected requests make the totals.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ DIMENSIONS: Final = {
     "day": "ts_ms / 86400000",
 }
 _MTOK: Final = 1_000_000
+REJECTED: Final = "(rejected)"
 _QUERY: Final = """
 SELECT {dimension}, model, upstream_model, COUNT(*),
        SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END),
@@ -76,6 +81,7 @@ class UsageReport:
     totals: UsageRow
     rows: list[UsageRow]
     unpriced: list[str] = field(default_factory=list)
+    rejected: UsageRow = field(default_factory=lambda: UsageRow(REJECTED))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +90,7 @@ class UsageReport:
             "by": self.by,
             "totals": self.totals.as_dict(),
             "rows": [row.as_dict() for row in self.rows],
+            "rejected": self.rejected.as_dict(),
             "unpriced_models": self.unpriced,
         }
 
@@ -116,8 +123,12 @@ async def usage_report(
     if by not in DIMENSIONS:
         raise ValueError(f"cannot break usage down by {by!r}; use one of: {', '.join(DIMENSIONS)}")
     rows = await store.select(_QUERY.format(dimension=DIMENSIONS[by]), (period.start_ms, period.end_ms))
-    totals, groups, unpriced = UsageRow("total"), dict[str, UsageRow](), set[str]()
+    totals, groups, unpriced, rejected = UsageRow("total"), dict[str, UsageRow](), set[str](), UsageRow(REJECTED)
     for group, model, upstream_model, *counts in rows:
+        if model is None:
+            rejected.add(tuple(counts), None)
+            totals.add(tuple(counts), None)
+            continue
         price = price_for(prices or {}, upstream_model, model)
         cost = None if price is None else cost_of(price, int(counts[2] or 0), int(counts[3] or 0), int(counts[4] or 0))
         if prices and price is None:
@@ -126,7 +137,7 @@ async def usage_report(
         groups.setdefault(name, UsageRow(name)).add(tuple(counts), cost)
         totals.add(tuple(counts), cost)
     ordered = sorted(groups.values(), key=_day_order if by == "day" else _busiest_first)
-    return UsageReport(period, by, totals, ordered, sorted(unpriced))
+    return UsageReport(period, by, totals, ordered, sorted(unpriced), rejected)
 
 
 async def load_report(settings: Settings, period: Period, by: str = "model") -> UsageReport:
