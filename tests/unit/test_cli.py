@@ -67,3 +67,38 @@ def test_check_probe_asks_the_provider_whether_the_key_works(tmp_path: Path, ups
     assert result.exit_code == 1
     assert "HTTP 401" in result.output and "Incorrect API key" in result.output
     assert "probekey" not in result.output
+
+
+def test_check_explains_which_scenario_and_route_a_sample_request_takes(tmp_path: Path) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text("OPENAI_API_KEY=sk-test-checkkey-0123456789\nBIG_MODEL=big\n")
+    toml = tmp_path / "proxy.toml"
+    toml.write_text(
+        '[providers.deep]\nbase_url = "http://127.0.0.1:9002/v1"\n'
+        '[scenarios]\nimage = "deep/eyes"\nthink = { target = "deep/reasoner", fallbacks = ["default/big"] }\n'
+    )
+    sample = tmp_path / "request.json"
+    sample.write_text(
+        '{"model": "claude-opus-4-6", "max_tokens": 10, "thinking": {"type": "enabled", "budget_tokens": 2048},'
+        ' "messages": [{"role": "user", "content": "hi"}]}'
+    )
+    result = runner.invoke(app, ["check", "--env-file", str(env), "--config", str(toml), "--request", str(sample)])
+    assert result.exit_code == 0, result.output
+    assert "[route] scenarios in order: image, think (matches)" in result.output
+    assert "[route] goes to deep/reasoner (scenario 'think')" in result.output
+    assert "[route] then, if it fails before answering: default/big" in result.output
+    subagent = runner.invoke(
+        app,
+        ["check", "--env-file", str(env), "--request", str(sample), "--header", "x-claude-code-agent-id: a1"],
+    )
+    assert "goes to default/big (routing by name)" in subagent.output
+
+
+def test_check_refuses_a_sample_request_that_is_not_one(tmp_path: Path) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text("OPENAI_API_KEY=sk-test-checkkey-0123456789\n")
+    sample = tmp_path / "request.json"
+    sample.write_text('{"model": "x"}')
+    result = runner.invoke(app, ["check", "--env-file", str(env), "--request", str(sample)])
+    assert result.exit_code == 2
+    assert "--request: messages: Field required" in result.output

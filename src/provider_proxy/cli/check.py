@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from provider_proxy.api.body import decode_request
 from provider_proxy.config.provider import Provider
-from provider_proxy.config.proxy_config import ProxyConfig, build_config
+from provider_proxy.config.proxy_config import ProxyConfig, build_config, split_target
 from provider_proxy.config.settings import Settings
 from provider_proxy.errors import UpstreamError
-from provider_proxy.services.routing import Router
+from provider_proxy.models.anthropic import MessagesRequest
+from provider_proxy.services.routing import RequestTraits, Router, is_subagent
+from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
 
 _LOCAL_KINDS = frozenset({"ollama", "lmstudio", "vllm", "llamacpp"})
@@ -92,6 +96,32 @@ def check_config(settings: Settings) -> list[Finding]:
             )
         )
     return findings
+
+
+def explain_route(settings: Settings, raw: bytes, headers: Mapping[str, str]) -> list[str]:
+    """Where a sample request would go, and why: the scenarios it matches, the route, the fallbacks."""
+    config = build_config(settings)
+    router = Router(config)
+    request, _ = decode_request(raw, MessagesRequest)
+    traits = RequestTraits(
+        subagent=is_subagent({k.lower(): v for k, v in headers.items()}, request),
+        body_bytes=len(raw),
+        input_tokens=lambda: TokenCounter().estimate_request(request),
+    )
+    route = router.route(request, traits)
+    lines = [f"model {request.model!r}"]
+    if config.scenarios:
+        matched = router.matching_scenarios(request, traits)
+        if split_target(request.model, config.providers) is not None:
+            lines.append("scenarios: not consulted (the model names a provider explicitly)")
+        else:
+            listed = ", ".join(f"{name}{' (matches)' if name in matched else ''}" for name in config.scenarios)
+            lines.append(f"scenarios in order: {listed}")
+    how = f"scenario {route.scenario!r}" if route.scenario else "routing by name"
+    lines.append(f"goes to {route.label} ({how}), up to {route.max_output_tokens} output tokens")
+    if route.fallbacks:
+        lines.append("then, if it fails before answering: " + ", ".join(target.label for target in route.fallbacks))
+    return lines
 
 
 async def _probe(client: UpstreamClient, provider: Provider) -> Finding:

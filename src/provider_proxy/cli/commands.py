@@ -62,18 +62,32 @@ def serve(
 def check(
     config: ConfigOption = None,
     probe: Annotated[bool, typer.Option(help="Ask each provider's /models endpoint whether the key works.")] = False,
+    request: Annotated[
+        Path | None,
+        typer.Option(help="A request body (JSON file, - for stdin): say which scenario and route it takes."),
+    ] = None,
+    header: Annotated[list[str] | None, typer.Option(help="A header of that request, NAME:VALUE (repeatable).")] = None,
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
     """Validate the configuration and say what is missing or wrong."""
-    from provider_proxy.cli.check import check_config, probe_providers
+    from provider_proxy.cli.check import check_config, explain_route, probe_providers
+    from provider_proxy.errors import ProxyError
 
     settings = _settings(env_file, config_file=config)
     try:
         findings = check_config(settings)
         if probe:
             findings += asyncio.run(probe_providers(settings))
+        if request is not None:
+            raw = sys.stdin.buffer.read() if str(request) == "-" else request.read_bytes()
+            headers = dict(item.partition(":")[::2] for item in header or ())
+            for line in explain_route(settings, raw, {k.strip(): v.strip() for k, v in headers.items()}):
+                typer.echo(f"[route] {line}")
     except ConfigError as exc:
         typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except (OSError, ProxyError) as exc:
+        typer.secho(f"--request: {getattr(exc, 'message', exc)}", fg="red", err=True)
         raise typer.Exit(2) from None
     problems = 0
     for finding in findings:

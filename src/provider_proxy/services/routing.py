@@ -73,6 +73,11 @@ class Router:
                     return self.resolve(request.model, name)
         return self.resolve(request.model)
 
+    def matching_scenarios(self, request: MessagesRequest, traits: RequestTraits) -> list[ScenarioName]:
+        """Every configured scenario the request matches, in file order (the first one routes it)."""
+        scenarios = self._config.scenarios.items()
+        return [name for name, scenario in scenarios if _matches(name, scenario, request, traits)]
+
     def _resolve(self, requested: str, scenario: ScenarioName | None) -> Route:
         providers = self._config.providers
         if scenario is not None:
