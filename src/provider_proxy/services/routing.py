@@ -133,7 +133,7 @@ class Router:
         max_output: int | None = None,
         reasoning: bool | None = None,
     ) -> Route:
-        facts = model_facts(model)
+        facts = model_facts(model, provider.profile.kind)
         model_entry = self._config.models.get(model)
         if model_entry is not None:
             max_output = max_output or model_entry.max_output_tokens
