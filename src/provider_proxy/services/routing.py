@@ -136,6 +136,7 @@ class Router:
         facts = model_facts(model, provider.profile.kind)
         model_entry = self._config.models.get(model)
         if model_entry is not None:
+            facts = model_entry.applied_to(facts)
             max_output = max_output or model_entry.max_output_tokens
             reasoning = reasoning if reasoning is not None else model_entry.reasoning
         if reasoning is not None:
