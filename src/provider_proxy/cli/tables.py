@@ -49,7 +49,7 @@ def as_table(report: UsageReport) -> Table:
     table.add_section()
     table.add_row(*_cells(report.totals, priced), style="bold")
     if report.unpriced:
-        table.caption = "No price in the config file for: " + ", ".join(report.unpriced)
+        table.caption = "No price in the config file or the model facts for: " + ", ".join(report.unpriced)
     return table
 
 

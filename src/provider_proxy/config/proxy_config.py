@@ -39,7 +39,7 @@ from pydantic import (
 
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
-from provider_proxy.providers.model_facts import ModelFacts, Prices
+from provider_proxy.providers.model_facts import ModelFacts, Prices, model_facts
 from provider_proxy.providers.profiles import OVERRIDABLE, PROFILES, ProviderProfile, detect_profile
 from provider_proxy.utils.proxy import parse_proxy
 
@@ -179,6 +179,12 @@ class ProxyConfig:
     prices: dict[str, PriceEntry] = field(default_factory=dict)
     scenarios: dict[ScenarioName, ScenarioEntry] = field(default_factory=dict)
     fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def facts_for(self, model: str, provider_kind: str | None = None) -> ModelFacts:
+        """The upstream model's facts from the dataset, with its `[models."name"]` entry applied."""
+        facts = model_facts(model, provider_kind)
+        entry = self.models.get(model)
+        return entry.applied_to(facts) if entry is not None else facts
 
     @property
     def secrets(self) -> tuple[str, ...]:
