@@ -154,6 +154,30 @@ def usage(
         Console().print(render.as_table(report))
 
 
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """The names the proxy serves, where each goes (fallbacks too) and each target's window, output
+    limit, vision, tools and price."""
+    from rich.console import Console
+
+    from provider_proxy.cli import models as render
+
+    settings = _settings(env_file, config_file=config)
+    try:
+        report = render.models_report(settings)
+    except ConfigError as exc:
+        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        print(render.as_json(report))
+    else:
+        Console().print(render.as_table(report))
+
+
 def main() -> None:
     try:
         app()

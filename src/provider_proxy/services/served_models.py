@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Final
 
 from provider_proxy.config.provider import Route
@@ -26,7 +27,7 @@ class Served:
 
 def served_models(config: ProxyConfig, router: Router) -> list[Served]:
     """The family names first, then each route and scenario of the config file, in file order."""
-    served = [Served(name, "family", router.resolve(name)) for name in FAMILY_IDS]
+    served = [Served(name, _family_via(name, config), router.resolve(name)) for name in FAMILY_IDS]
     for entry in config.routes:
         # The route as the entry builds it (its limits and fallbacks): resolved through its own match,
         # listed under the explicit name of its target, which any client may ask for.
@@ -35,6 +36,12 @@ def served_models(config: ProxyConfig, router: Router) -> list[Served]:
     for scenario, chosen in config.scenarios.items():
         served.append(Served(chosen.target, f"scenario {scenario}", router.resolve(FAMILY_IDS[1], scenario)))
     return served
+
+
+def _family_via(name: str, config: ProxyConfig) -> str:
+    """A family name goes by its family unless a route of the file matches it first."""
+    matching = next((entry.match for entry in config.routes if fnmatchcase(name, entry.match.lower())), None)
+    return "family" if matching is None else f"route {matching}"
 
 
 def is_pattern(name: str) -> bool:
