@@ -97,7 +97,11 @@ def code(
     from provider_proxy.cli import code as launcher
 
     settings = _settings(env_file, config_file=config)
-    launch = launcher.launch_for(settings)
+    try:
+        launch = launcher.launch_for(settings)
+    except ConfigError as exc:
+        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
     if print_env:
         print(launch.exports())
         return
