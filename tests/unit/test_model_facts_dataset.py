@@ -31,17 +31,17 @@ def test_prefixed_dated_and_fine_tuned_names_resolve_to_the_model(name: str) -> 
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("name", "provider_kind"),
     [
-        "accounts/fireworks/models/qwen3-coder-480b",
-        "qwen3-coder:30b",
-        "Qwen/Qwen3-Coder-30B-A3B-Instruct",
-        "gpt-oss:20b",
-        "o3-mini-high",
+        ("accounts/fireworks/models/qwen3-coder-480b", "generic"),
+        ("qwen3-coder:30b", "ollama"),
+        ("Qwen/Qwen3-Coder-30B-A3B-Instruct", "vllm"),
+        ("gpt-oss:20b", "ollama"),
+        ("o3-mini-high", "openai"),
     ],
 )
-def test_provider_paths_ollama_tags_and_suffixed_names_resolve(name: str) -> None:
-    facts = model_facts(name)
+def test_provider_paths_ollama_tags_and_suffixed_names_resolve(name: str, provider_kind: str) -> None:
+    facts = model_facts(name, provider_kind)
     assert facts.catalog_id is not None
     assert facts.context_window and facts.max_output_tokens and facts.tool_calling is not None
 

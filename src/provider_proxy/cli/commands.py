@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,15 +26,22 @@ ConfigOption = Annotated[
 EnvFileOption = Annotated[Path, typer.Option("--env-file", help="Environment file to read.")]
 
 
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    """A configuration error ends the command with exit code 2 and the message, naming the key."""
+    try:
+        yield
+    except ConfigError as exc:
+        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
 def _settings(env_file: Path, **overrides: Any) -> Settings:
     # Keys named by a config file's `api_key_env` may live in the same .env file.
     load_dotenv(env_file, override=False)
     clean = {key: value for key, value in overrides.items() if value is not None}
-    try:
+    with _config_errors():
         return load_settings(env_file=env_file, **clean)
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -48,11 +57,8 @@ def serve(
     from provider_proxy.server import run
 
     settings = _settings(env_file, host=host, port=port, config_file=config, log_level=log_level, workers=workers)
-    try:
+    with _config_errors():
         run(settings)
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -65,13 +71,10 @@ def check(
     from provider_proxy.cli.check import check_config, probe_providers
 
     settings = _settings(env_file, config_file=config)
-    try:
+    with _config_errors():
         findings = check_config(settings)
         if probe:
             findings += asyncio.run(probe_providers(settings))
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
     problems = 0
     for finding in findings:
         colour = {"ok": "green", "warning": "yellow", "error": "red"}[finding.level]
@@ -97,11 +100,8 @@ def code(
     from provider_proxy.cli import code as launcher
 
     settings = _settings(env_file, config_file=config)
-    try:
+    with _config_errors():
         launch = launcher.launch_for(settings)
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
     if print_env:
         print(launch.exports())
         return
@@ -171,11 +171,8 @@ def models(
     from provider_proxy.cli import models as render
 
     settings = _settings(env_file, config_file=config)
-    try:
+    with _config_errors():
         report = render.models_report(settings)
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
     if as_json:
         print(render.as_json(report))
     else:
