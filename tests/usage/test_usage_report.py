@@ -69,7 +69,7 @@ async def test_cost_uses_upstream_model_prices_and_names_unpriced_models(store: 
 
 
 async def test_an_unknown_breakdown_is_refused_with_the_choices(store: UsageStore) -> None:
-    with pytest.raises(ValueError, match="model, upstream_model, provider, key, day"):
+    with pytest.raises(ValueError, match="model, upstream_model, provider, key, session, route, day"):
         await usage_report(store, PERIOD, "colour")
 
 

@@ -131,13 +131,18 @@ def code(
 def usage(
     since: Annotated[str, typer.Option(help="Start: a span back from now (7d, 12h, 30m) or a UTC date.")] = "7d",
     until: Annotated[str | None, typer.Option(help="End (default: now), in the same forms as --since.")] = None,
-    by: Annotated[str, typer.Option(help="Breakdown: model, upstream_model, provider, route (the target that answered), key, session or day.")] = "model",
+    by: Annotated[
+        str,
+        typer.Option(
+            help="Breakdown: model, upstream_model, provider, route (the target that answered), key, session or day."
+        ),
+    ] = "model",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
     config: ConfigOption = None,
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
-    """Usage totals and a breakdown over a period; with cost when the config file has [prices]."""
+    """Usage totals and a breakdown over a period, with cost from the model facts or the file's [prices]."""
     from rich.console import Console
 
     from provider_proxy.cli import tables as render
