@@ -25,6 +25,8 @@ from starlette.types import Receive, Scope, Send
 from provider_proxy.api.auth import authenticate
 from provider_proxy.api.context import Answer, Handler, ProxyState
 from provider_proxy.api.handlers import count_tokens, health, messages
+from provider_proxy.api.model_list import PREFIX as MODELS_PREFIX
+from provider_proxy.api.model_list import get_model, list_models
 from provider_proxy.api.responses import error_response
 from provider_proxy.config.proxy_config import ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
@@ -55,8 +57,13 @@ class Endpoint:
 _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v1/messages"): Endpoint(messages, usage=True),
     ("POST", "/v1/messages/count_tokens"): Endpoint(count_tokens),
+    ("GET", "/v1/models"): Endpoint(list_models),
     **{(method, path): Endpoint(health, auth=False) for method in ("GET", "HEAD") for path in ("/", "/health")},
 }
+
+
+# `GET /v1/models/{model_id}`: the one endpoint with a path parameter (the id may hold slashes).
+_MODEL_ENDPOINT = Endpoint(get_model)
 
 
 async def _unreachable(request: Request) -> Response:
@@ -77,7 +84,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     error_type = _HTTP_ERRORS.get(exc.status_code, "invalid_request_error")
     message = f"{request.method} {request.url.path}: {exc.detail}"
     if exc.status_code == 404:
-        message += " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens and GET /)"
+        message += " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /)"
     return error_response(ProxyError(error_type, message, status=exc.status_code), RequestRecord().request_id)
 
 
@@ -121,6 +128,8 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             endpoint = _ENDPOINTS.get((scope["method"], scope["path"]))
+            if endpoint is None and scope["method"] == "GET" and scope["path"].startswith(MODELS_PREFIX):
+                endpoint = _MODEL_ENDPOINT
             if endpoint is not None:
                 await self._serve(endpoint, scope, receive, send)
                 return

@@ -165,6 +165,84 @@ def overloaded(detail: str) -> bool:
     return bool(_OVERLOADED.search(detail))
 
 
+def prompt_too_long(tokens: int, maximum: int) -> UpstreamError:
+    """Anthropic's own answer to a prompt over the window, word for word: Claude Code parses
+    `prompt is too long: N tokens > M maximum` to compact just enough (a 400 `invalid_request_error`)."""
+    return UpstreamError(
+        "invalid_request_error", f"prompt is too long: {tokens} tokens > {maximum} maximum", status=400
+    )
+
+
+# How providers say a request is over the model's window (lower case; Claude Code's own list of such
+# wordings, plus xAI's, Mistral's, Ollama's and Anthropic's).
+_CONTEXT_WORDINGS: Final = (
+    "prompt is too long",
+    "maximum context length",  # OpenAI, Azure, DeepSeek, Groq, OpenRouter, vLLM
+    "context_length_exceeded",
+    "exceeds the context window",
+    "longer than the maximum model length",  # vLLM
+    "longer than the model's context length",
+    "exceeds the available context size",  # llama.cpp
+    "exceed_context_size_error",
+    "exceeds the maximum number of tokens allowed",  # Gemini
+    "exceeded model token limit",
+    "input token length too long",
+    "input tokens exceed the configured limit",
+    "maximum context limit",
+    "maximum prompt length",  # xAI
+    "prompt exceeds max length",
+    "tokens in request more than max tokens allowed",
+    "range of input length should be",
+    "context window exceeds limit",
+    "but model only supports up to",
+    "reduce the length of the messages",
+    "`inputs` tokens + `max_new_tokens` must be",  # Together (TGI)
+    "context exceeds your deployment",
+    "too large for model with",  # Mistral
+    "exceeds context length",  # Ollama
+)
+# Patterns that give (input tokens, window[, tokens reserved for the completion]), first match wins.
+_CONTEXT_NUMBERS: Final = tuple(
+    re.compile(pattern, re.IGNORECASE | re.DOTALL)
+    for pattern in (
+        # OpenAI family: "maximum context length is 32768 tokens. However, you requested 33000 tokens
+        # (25000 in the messages, 8000 in the completion)" / "your messages resulted in 40000 tokens"
+        r"maximum context length is (?P<max>\d+).*?\((?P<tokens>\d+) in the messages, (?P<out>\d+) in the completion",
+        r"maximum context length is (?P<max>\d+).*?(?:resulted in|requested about|requested) (?P<tokens>\d+)",
+        # vLLM: "maximum context length is 32768 tokens and your request has 25000 input tokens (8000 > ...)"
+        r"maximum context length is (?P<max>\d+).*?request has (?P<tokens>\d+) input tokens \((?P<out>\d+) >",
+        r"prompt \(length (?P<tokens>\d+)\) is longer than the maximum model length of (?P<max>\d+)",
+        r"input token count \((?P<tokens>\d+)\) exceeds the maximum number of tokens allowed \((?P<max>\d+)\)",
+        r"prompt contains (?P<tokens>\d+) tokens.*?model with (?P<max>\d+) maximum",
+        r"maximum prompt length is (?P<max>\d+) but the request contains (?P<tokens>\d+)",
+        r"request \((?P<tokens>\d+) tokens\) exceeds the available context size \((?P<max>\d+) tokens\)",
+        r'"n_prompt_tokens":\s*(?P<tokens>\d+).*?"n_ctx":\s*(?P<max>\d+)',
+        r"must be <= (?P<max>\d+)\. given: (?P<tokens>\d+) `inputs` tokens and (?P<out>\d+)",
+        r"prompt is too long: (?P<tokens>\d+) tokens > (?P<max>\d+)",
+    )
+)
+
+
+def context_length_error(raw: str, estimate: int) -> UpstreamError | None:
+    """A provider's "too long for the window" answer (`raw`: its error body) in Anthropic's wording,
+    with the provider's numbers when they can be read, else `estimate` input tokens and a window a
+    tenth below it; None when the answer is about something else. Where the provider counts the
+    completion into the window, the maximum given is the room left for input."""
+    lowered = raw.lower()
+    if not any(wording in lowered for wording in _CONTEXT_WORDINGS):
+        return None
+    for pattern in _CONTEXT_NUMBERS:
+        found = pattern.search(raw)
+        if found is not None:
+            tokens = int(found["tokens"])
+            maximum = int(found["max"]) - int(found.groupdict().get("out") or 0)
+            if tokens > maximum:
+                return prompt_too_long(tokens, maximum)
+            break
+    tokens = max(estimate, 1)
+    return prompt_too_long(tokens, tokens * 9 // 10)
+
+
 def error_payload(error: ProxyError) -> ErrorBody:
     """The one Anthropic error shape: a response body, or the `error` event that ends a stream."""
     return {"type": "error", "error": {"type": error.error_type, "message": error.message}}

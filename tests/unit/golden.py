@@ -31,7 +31,7 @@ def route_for(spec: dict[str, Any], requested: str = "claude-sonnet-4-6") -> Rou
         profile = PROFILES[kind]
     provider = Provider(name="test", base_url="http://upstream.invalid/v1", api_key=None, profile=profile)
     model = spec["model"]
-    facts = model_facts(model)
+    facts = model_facts(model, profile.kind)
     limit = spec.get("max_output_tokens") or facts.max_output_tokens or DEFAULT_OUTPUT_LIMIT
     return Route(requested, provider, model, limit, facts)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from provider_proxy.cli.code import compaction_env
 from provider_proxy.cli.commands import app
 from tests.support.fake_upstream import FakeUpstream, Reply
 
@@ -102,3 +104,35 @@ def test_check_refuses_a_sample_request_that_is_not_one(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", "--env-file", str(env), "--request", str(sample)])
     assert result.exit_code == 2
     assert "--request: messages: Field required" in result.output
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [
+        (None, {}),
+        (1_047_576, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "1047576"}),
+        (128_000, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "128000"}),
+        (100_000, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "100000"}),
+        (32_768, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "100000", "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE": "24"}),
+        (65_536, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "100000", "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE": "49"}),
+    ],
+)
+def test_compaction_environment_follows_the_window(window: int | None, expected: dict[str, str]) -> None:
+    assert compaction_env(window) == expected
+
+
+def test_code_print_env_tells_claude_code_the_smallest_main_window(tmp_path: Path) -> None:
+    config = tmp_path / "proxy.toml"
+    config.write_text(
+        '[[routes]]\nmatch = "claude-*opus*"\nmodel = "local-32k"\nfallbacks = ["default/gpt-4o"]\n'
+        '[models."local-32k"]\ncontext_window = 32768\n'
+    )
+    env = tmp_path / "proxy.env"
+    env.write_text("BIG_MODEL=gpt-4o\n")
+    result = runner.invoke(app, ["code", "--print-env", "--env-file", str(env), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "export CLAUDE_CODE_AUTO_COMPACT_WINDOW=100000" in result.output
+    assert "export CLAUDE_AUTOCOMPACT_PCT_OVERRIDE=24" in result.output
+    plain = runner.invoke(app, ["code", "--print-env", "--env-file", str(env)])
+    assert "export CLAUDE_CODE_AUTO_COMPACT_WINDOW=128000" in plain.output
+    assert "PCT_OVERRIDE" not in plain.output

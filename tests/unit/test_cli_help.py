@@ -24,8 +24,8 @@ def _summary(name: str) -> str:
 
 
 def test_the_usage_summary_keeps_prices_in_brackets() -> None:
-    assert "config file has [prices]" in _summary("usage")
-    assert "config file has [prices]" in _plain(runner.invoke(app, ["--help"]).output)
+    assert "the file's [prices]" in _summary("usage")
+    assert "the file's [prices]" in _plain(runner.invoke(app, ["--help"]).output)
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -11,6 +11,7 @@ from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import ConfigError, load_settings
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import MessagesRequest
+from provider_proxy.providers.model_facts import Prices
 from provider_proxy.providers.profiles import detect_profile
 from provider_proxy.services.routing import Router, claude_family
 
@@ -133,6 +134,11 @@ def test_settings_come_from_env_and_dotenv(tmp_path: Path, monkeypatch: pytest.M
         ('[providers.x]\nbase_url = "http://h/v1"\nkind = "strange"\n', "providers.x.kind"),
         ("not toml = = =", "not valid TOML"),
         ('[providers.x]\nbase_url = "http://h/v1"\nheaders = { "X-Title" = "a\\r\\nInjected: 1" }\n', "X-Title"),
+        ('[models."m"]\ncontext_window = "big"\n', "models.m.context_window"),
+        ('[models."m"]\ncontext_window = 0\n', "models.m.context_window"),
+        ('[models."m"]\ninput_per_mtok = -1\n', "models.m.input_per_mtok"),
+        ('[models."m"]\nvision = "maybe"\n', "models.m.vision"),
+        ('[models."m"]\ncontext_windw = 1000\n', "models.m.context_windw"),
     ],
 )
 def test_config_file_is_strict_and_names_the_problem(tmp_path: Path, toml: str, named: str) -> None:
@@ -197,3 +203,22 @@ def test_route_overrides_replace_what_the_client_asked_for(tmp_path: Path) -> No
 def test_a_route_override_out_of_range_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"routes\.0\.temperature"):
         router(tmp_path, '[[routes]]\nmatch = "*"\ntemperature = 5\n')
+
+
+def test_model_entries_override_the_datasets_facts(tmp_path: Path) -> None:
+    toml = (
+        '[models."gpt-5"]\ncontext_window = 32768\nvision = false\ntool_calling = false\n'
+        "output_per_mtok = 1.5\nmax_output_tokens = 4096\n"
+        '[models."my-local"]\ncontext_window = 8192\ninput_per_mtok = 0.1\n'
+    )
+    routes = router(tmp_path, toml)
+    gpt5 = routes.resolve("gpt-5")
+    facts = gpt5.facts
+    assert (facts.context_window, facts.input_window, facts.vision, facts.tool_calling) == (32768, 32768, False, False)
+    assert facts.prices is not None and facts.prices.output_per_mtok == 1.5
+    assert facts.prices.input_per_mtok > 0  # the dataset's input price is kept
+    assert (gpt5.max_output_tokens, facts.max_output_tokens) == (4096, 4096)
+    local = routes.resolve("my-local").facts
+    assert (local.context_window, local.prices) == (8192, Prices(0.1, 0.0, None))
+    # Without an entry the dataset's facts stand.
+    assert router(tmp_path).resolve("gpt-5").facts.context_window == 400_000

@@ -58,24 +58,29 @@ def test_a_bad_profile_override_names_the_key(tmp_path: Path, profile: str, name
 
 
 @pytest.mark.parametrize(
-    ("model", "limit", "reasoning", "encoding"),
+    ("model", "reasoning", "openai_reasoning", "parallel", "encoding"),
     [
-        ("gpt-4o", 16_384, None, "o200k_base"),
-        ("openai/gpt-4.1-mini", 32_768, None, "o200k_base"),
-        ("gpt-5-mini", 128_000, True, "o200k_base"),
-        ("o4-mini", 100_000, True, "o200k_base"),
-        ("gpt-4-turbo", 4_096, None, "cl100k_base"),
-        ("deepseek-v4-pro", 8_192, True, None),
-        ("gemini-2.5-pro", 65_536, True, None),
-        ("accounts/fireworks/models/qwen3-coder-480b", 65_536, True, None),
-        ("some-local-model", None, None, None),
+        ("gpt-4o", None, False, True, "o200k_base"),
+        ("openai/gpt-4.1-mini", None, False, True, "o200k_base"),
+        ("gpt-5-mini", True, True, True, "o200k_base"),
+        ("o4-mini", True, True, False, "o200k_base"),
+        ("gpt-4-turbo", None, False, True, "cl100k_base"),
+        ("deepseek-v4-pro", True, False, True, None),
+        ("gemini-2.5-pro", True, False, True, None),
+        ("accounts/fireworks/models/qwen3-coder-480b", True, False, True, None),
+        ("some-local-model", None, False, True, None),
     ],
 )
-def test_one_row_gives_every_fact_of_a_model(
-    model: str, limit: int | None, reasoning: bool | None, encoding: str | None
+def test_the_table_gives_the_api_rules_and_tokenizer_of_a_model(
+    model: str, reasoning: bool | None, openai_reasoning: bool, parallel: bool, encoding: str | None
 ) -> None:
     facts = model_facts(model)
-    assert (facts.max_output_tokens, facts.reasoning, facts.tokenizer) == (limit, reasoning, encoding)
+    assert (facts.reasoning, facts.openai_reasoning, facts.parallel_tool_calls, facts.tokenizer) == (
+        reasoning,
+        openai_reasoning,
+        parallel,
+        encoding,
+    )
 
 
 def test_reasoning_forced_off_by_a_route_wins_over_the_profile(tmp_path: Path) -> None:

@@ -73,7 +73,8 @@ def test_csv_report_by_provider_ends_with_the_total(data_dir: Path) -> None:
     assert [(row["provider"], row["requests"]) for row in rows] == [("default", "3"), ("total", "3")]
 
 
-def test_table_report_shows_the_breakdown_and_totals(data_dir: Path) -> None:
+def test_table_report_shows_the_breakdown_and_totals(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")  # the cost column (priced from the model facts) makes it wide
     output = usage("--by", "upstream_model")
     assert "gpt-4.1" in output and "mini" in output and "total" in output
     assert "1,000,005" in output
@@ -95,3 +96,10 @@ def test_prices_in_the_config_file_are_strict(tmp_path: Path) -> None:
     result = runner.invoke(app, ["usage", "--env-file", "none.env", "--config", str(config)])
     assert result.exit_code == 2
     assert "input_per_mtk" in result.output
+
+
+def test_cost_comes_from_the_model_facts_when_the_file_has_no_prices(data_dir: Path) -> None:
+    report = json.loads(usage("--json"))
+    # gpt-4.1 is priced from the bundled dataset; "mini" is no model the dataset knows.
+    assert report["totals"]["cost"] > 0
+    assert report["unpriced_models"] == ["mini"]

@@ -71,7 +71,7 @@ def seeded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def _usage(*args: str) -> str:
     from provider_proxy.cli.commands import app
 
-    result = CliRunner().invoke(app, ["usage", "--env-file", "none.env", *args])
+    result = CliRunner().invoke(app, ["usage", "--env-file", "none.env", *args], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     return result.output
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from provider_proxy.config.proxy_config import PriceEntry
+from provider_proxy.config.proxy_config import PriceEntry, build_config
+from provider_proxy.config.settings import load_settings
+from provider_proxy.providers.model_facts import Prices, model_facts
 from provider_proxy.services.usage.period import Period, PeriodError, parse_period
-from provider_proxy.services.usage.report import usage_report
+from provider_proxy.services.usage.report import Pricing, usage_report
 from provider_proxy.services.usage.store import UsageStore
 from tests.support.usage_data import record
 
@@ -60,7 +62,7 @@ async def test_breakdowns_group_requests_by_each_dimension(store: UsageStore, by
 async def test_cost_uses_upstream_model_prices_and_names_unpriced_models(store: UsageStore) -> None:
     await store.insert(RECORDS)
     prices = {"gpt-4.1": PriceEntry(input_per_mtok=2.0, output_per_mtok=8.0, cache_read_per_mtok=0.5)}
-    report = await usage_report(store, PERIOD, "model", prices)
+    report = await usage_report(store, PERIOD, "model", Pricing(prices))
     # 4000 input * $2 + 400 output * $8 + 500 cache reads * $0.5, per million
     assert report.totals.cost == pytest.approx((4000 * 2 + 400 * 8 + 500 * 0.5) / 1e6)
     assert report.unpriced == ["llama"]
@@ -80,3 +82,29 @@ def test_periods_take_spans_back_from_now_and_utc_dates() -> None:
         parse_period("last tuesday")
     with pytest.raises(PeriodError, match="empty"):
         parse_period("2026-05-30", "2026-05-29")
+
+
+async def test_without_file_prices_the_cost_comes_from_the_model_facts(store: UsageStore) -> None:
+    await store.insert(RECORDS)
+    dataset = {"gpt-4.1": Prices(2.0, 8.0, 0.5)}
+    report = await usage_report(store, PERIOD, "model", Pricing({}, lambda model, provider: dataset.get(model)))
+    assert report.totals.cost == pytest.approx((4000 * 2 + 400 * 8 + 500 * 0.5) / 1e6)
+    assert report.unpriced == ["llama"]
+
+
+async def test_the_file_price_wins_over_the_model_facts(store: UsageStore) -> None:
+    await store.insert(RECORDS)
+    file_prices = {"gpt-4.1": PriceEntry(input_per_mtok=1.0, output_per_mtok=1.0)}
+    report = await usage_report(store, PERIOD, "model", Pricing(file_prices, lambda model, provider: Prices(9, 9)))
+    assert report.totals.cost == pytest.approx((4000 + 400 + 500) / 1e6)
+    # llama has no file price: the facts price it (its failed request used no tokens).
+    assert report.unpriced == []
+
+
+async def test_pricing_from_the_config_uses_the_dataset_for_the_provider_that_served(store: UsageStore) -> None:
+    await store.insert(RECORDS)
+    config = build_config(load_settings(env_file=None, openai_api_key="k"))
+    report = await usage_report(store, PERIOD, "model", Pricing.from_config(config))
+    listed = model_facts("gpt-4.1", "generic").prices
+    assert listed is not None and report.totals.cost is not None
+    assert report.totals.cost == pytest.approx(listed.cost(4000, 400, 500))

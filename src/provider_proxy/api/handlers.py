@@ -21,6 +21,7 @@ from provider_proxy.conversion.response import to_anthropic
 from provider_proxy.conversion.stream import StreamTranslator
 from provider_proxy.conversion.stream_pipeline import EventPipeline
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.services.context_window import fit_window
 from provider_proxy.services.routing import RequestTraits, is_subagent
 from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome
@@ -47,7 +48,7 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
         translation = to_openai(anthropic_request, target)
         for note in translation.notes:
             logger.info("%s %s", record.request_id, note)
-        body = orjson.dumps(translation.body)
+        body = fit_window(orjson.dumps(translation.body), translation, target, state.tokens)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s upstream request to %s: %s", record.request_id, target.label, body.decode())
         return translation, body

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -24,15 +26,22 @@ ConfigOption = Annotated[
 EnvFileOption = Annotated[Path, typer.Option("--env-file", help="Environment file to read.")]
 
 
+@contextmanager
+def _config_errors() -> Iterator[None]:
+    """A configuration error ends the command with exit code 2 and the message, naming the key."""
+    try:
+        yield
+    except ConfigError as exc:
+        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
 def _settings(env_file: Path, **overrides: Any) -> Settings:
     # Keys named by a config file's `api_key_env` may live in the same .env file.
     load_dotenv(env_file, override=False)
     clean = {key: value for key, value in overrides.items() if value is not None}
-    try:
+    with _config_errors():
         return load_settings(env_file=env_file, **clean)
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -49,13 +58,10 @@ def serve(
     from provider_proxy.server import run
 
     settings = _settings(env_file, host=host, port=port, config_file=config, log_level=log_level, workers=workers)
-    try:
+    with _config_errors():
         for warning in startup_warnings(settings):
             typer.secho(f"warning: {warning}", fg="yellow", err=True)
         run(settings)
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -74,21 +80,20 @@ def check(
     from provider_proxy.errors import ProxyError
 
     settings = _settings(env_file, config_file=config)
-    try:
+    with _config_errors():
         findings = check_config(settings)
         if probe:
             findings += asyncio.run(probe_providers(settings))
         if request is not None:
-            raw = sys.stdin.buffer.read() if str(request) == "-" else request.read_bytes()
-            headers = dict(item.partition(":")[::2] for item in header or ())
-            for line in explain_route(settings, raw, {k.strip(): v.strip() for k, v in headers.items()}):
+            try:
+                raw = sys.stdin.buffer.read() if str(request) == "-" else request.read_bytes()
+                headers = dict(item.partition(":")[::2] for item in header or ())
+                lines = explain_route(settings, raw, {k.strip(): v.strip() for k, v in headers.items()})
+            except (OSError, ProxyError) as exc:
+                typer.secho(f"--request: {getattr(exc, 'message', exc)}", fg="red", err=True)
+                raise typer.Exit(2) from None
+            for line in lines:
                 typer.echo(f"[route] {line}")
-    except ConfigError as exc:
-        typer.secho(f"Configuration error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    except (OSError, ProxyError) as exc:
-        typer.secho(f"--request: {getattr(exc, 'message', exc)}", fg="red", err=True)
-        raise typer.Exit(2) from None
     problems = 0
     for finding in findings:
         colour = {"ok": "green", "warning": "yellow", "error": "red"}[finding.level]
@@ -114,7 +119,8 @@ def code(
     from provider_proxy.cli import code as launcher
 
     settings = _settings(env_file, config_file=config)
-    launch = launcher.launch_for(settings)
+    with _config_errors():
+        launch = launcher.launch_for(settings)
     if print_env:
         print(launch.exports())
         return
@@ -156,7 +162,7 @@ def usage(
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
     # Help text is Rich markup: a bare [prices] would be taken for a style tag and vanish.
-    r"""Usage totals and a breakdown over a period; with cost when the config file has \[prices]."""
+    r"""Usage totals and a breakdown over a period, with cost from the model facts or the file's \[prices]."""
     from rich.console import Console
 
     from provider_proxy.cli import tables as render
@@ -183,6 +189,27 @@ def usage(
 def _usage_error(message: str) -> NoReturn:
     typer.secho(f"usage: {message}", fg="red", err=True)
     raise typer.Exit(2)
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """The names the proxy serves, where each goes (fallbacks too) and each target's window, output
+    limit, vision, tools and price."""
+    from rich.console import Console
+
+    from provider_proxy.cli import models as render
+
+    settings = _settings(env_file, config_file=config)
+    with _config_errors():
+        report = render.models_report(settings)
+    if as_json:
+        print(render.as_json(report))
+    else:
+        Console().print(render.as_table(report))
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def as_table(report: UsageReport) -> Table:
     if rejected:
         notes.append(f"{REJECTED}: refused before naming a model (wrong PROXY_API_KEY, invalid request)")
     if report.unpriced:
-        notes.append("No price in the config file for: " + ", ".join(report.unpriced))
+        notes.append("No price in the config file or the model facts for: " + ", ".join(report.unpriced))
     table.caption = "\n".join(notes) or None
     return table
 

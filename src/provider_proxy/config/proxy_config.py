@@ -40,6 +40,7 @@ from pydantic import (
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
 from provider_proxy.config.urls import base_url_problem
+from provider_proxy.providers.model_facts import ModelFacts, Prices, model_facts
 from provider_proxy.providers.profiles import OVERRIDABLE, PROFILES, ProviderProfile, detect_profile
 from provider_proxy.utils.proxy import parse_proxy
 
@@ -108,8 +109,44 @@ class ScenarioEntry(_Strict):
 
 
 class ModelEntry(_Strict):
+    """`[models."UPSTREAM-MODEL"]`: facts of an upstream model that win over the dataset's."""
+
     max_output_tokens: int | None = Field(default=None, ge=1)
     reasoning: bool | None = None
+    context_window: int | None = Field(default=None, ge=1)
+    vision: bool | None = None
+    tool_calling: bool | None = None
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+    cache_read_per_mtok: float | None = Field(default=None, ge=0)
+
+    def applied_to(self, facts: ModelFacts) -> ModelFacts:
+        """`facts` with every value this entry sets replaced."""
+        changes: dict[str, Any] = {
+            name: value
+            for name in ("max_output_tokens", "reasoning", "vision", "tool_calling")
+            if (value := getattr(self, name)) is not None
+        }
+        if self.context_window is not None:
+            changes["context_window"] = self.context_window
+            # A separate input limit larger than the window set here no longer applies.
+            if facts.max_input_tokens is not None and facts.max_input_tokens >= self.context_window:
+                changes["max_input_tokens"] = None
+        prices = self._prices(facts.prices)
+        if prices is not None:
+            changes["prices"] = prices
+        return replace(facts, **changes) if changes else facts
+
+    def _prices(self, known: Prices | None) -> Prices | None:
+        given = (self.input_per_mtok, self.output_per_mtok, self.cache_read_per_mtok)
+        if all(value is None for value in given):
+            return None
+        base = known or Prices()
+        return Prices(
+            base.input_per_mtok if self.input_per_mtok is None else self.input_per_mtok,
+            base.output_per_mtok if self.output_per_mtok is None else self.output_per_mtok,
+            base.cache_read_per_mtok if self.cache_read_per_mtok is None else self.cache_read_per_mtok,
+        )
 
 
 class PriceEntry(_Strict):
@@ -118,6 +155,9 @@ class PriceEntry(_Strict):
     input_per_mtok: float = Field(default=0.0, ge=0)
     output_per_mtok: float = Field(default=0.0, ge=0)
     cache_read_per_mtok: float | None = Field(default=None, ge=0)
+
+    def prices(self) -> Prices:
+        return Prices(self.input_per_mtok, self.output_per_mtok, self.cache_read_per_mtok)
 
 
 class ConfigFile(_Strict):
@@ -140,6 +180,12 @@ class ProxyConfig:
     prices: dict[str, PriceEntry] = field(default_factory=dict)
     scenarios: dict[ScenarioName, ScenarioEntry] = field(default_factory=dict)
     fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def facts_for(self, model: str, provider_kind: str | None = None) -> ModelFacts:
+        """The upstream model's facts from the dataset, with its `[models."name"]` entry applied."""
+        facts = model_facts(model, provider_kind)
+        entry = self.models.get(model)
+        return entry.applied_to(facts) if entry is not None else facts
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
-from provider_proxy.config.proxy_config import PriceEntry
 from provider_proxy.services.usage.period import Period
-from provider_proxy.services.usage.report import usage_report
+from provider_proxy.services.usage.report import Pricing, usage_report
 from provider_proxy.services.usage.store import UsageStore
 
 MAX_BUCKETS: Final = 100
@@ -45,17 +44,15 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 1)
 
 
-async def dashboard_data(
-    store: UsageStore, period: Period, prices: Mapping[str, PriceEntry] | None = None
-) -> dict[str, Any]:
+async def dashboard_data(store: UsageStore, period: Period, pricing: Pricing | None = None) -> dict[str, Any]:
     size = bucket_seconds(period)
     first, last = int(period.start // size), int((period.end - 0.001) // size)
     buckets = list(range(first, last + 1))
     params = (period.start_ms, period.end_ms)
-    by_model = await usage_report(store, period, "model", prices)
-    by_key = await usage_report(store, period, "key", prices)
-    by_session = await usage_report(store, period, "session", prices)
-    by_route = await usage_report(store, period, "route", prices)
+    by_model = await usage_report(store, period, "model", pricing)
+    by_key = await usage_report(store, period, "key", pricing)
+    by_session = await usage_report(store, period, "session", pricing)
+    by_route = await usage_report(store, period, "route", pricing)
     series = _series(await store.select(_SERIES.format(bucket=size * 1000), params), buckets, by_model.rows)
     latency = _latency(await store.select(_LATENCIES.format(bucket=size * 1000), params), buckets)
     totals = by_model.totals.as_dict()

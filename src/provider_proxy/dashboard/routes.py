@@ -25,6 +25,7 @@ from provider_proxy.errors import ProxyError
 from provider_proxy.services.metrics import CONTENT_TYPE
 from provider_proxy.services.usage.period import PeriodError, parse_period
 from provider_proxy.services.usage.record import new_request_id
+from provider_proxy.services.usage.report import Pricing
 
 STATIC: Final = Path(__file__).resolve().parent / "static"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
@@ -70,5 +71,5 @@ async def data(request: Request) -> Response:
         period = parse_period(request.query_params.get("since", "7d"), request.query_params.get("until"))
     except PeriodError as exc:
         return error_response(ProxyError("invalid_request_error", f"since/until: {exc}"), new_request_id())
-    body = await dashboard_data(writer.store, period, state.config.prices)
+    body = await dashboard_data(writer.store, period, Pricing.from_config(state.config))
     return Response(orjson.dumps(body), media_type=JSON, headers=_NO_STORE)

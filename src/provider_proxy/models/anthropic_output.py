@@ -151,3 +151,24 @@ StreamEvent = (
     | PingEvent
     | ErrorBody
 )
+
+
+class ModelInfo(TypedDict):
+    """One entry of `GET /v1/models` (Anthropic's Models API), with the routed model's limits."""
+
+    type: Literal["model"]
+    id: str
+    display_name: str
+    created_at: str
+    lifecycle: Literal["active"]
+    max_input_tokens: int | None
+    # Anthropic's name for the output limit; `max_output_tokens` says the same.
+    max_tokens: int
+    max_output_tokens: int
+
+
+class ModelList(TypedDict):
+    data: list[ModelInfo]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool

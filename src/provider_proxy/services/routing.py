@@ -32,7 +32,7 @@ from provider_proxy.config.proxy_config import (
     split_target,
 )
 from provider_proxy.models.anthropic import ImageBlock, Message, MessagesRequest, ToolResultBlock
-from provider_proxy.providers.model_facts import DEFAULT_OUTPUT_LIMIT, model_facts
+from provider_proxy.providers.model_facts import DEFAULT_OUTPUT_LIMIT
 from provider_proxy.utils.cache import BoundedCache
 
 _FAMILY = re.compile(r"^(?:anthropic[/.])?claude-(?:[\d.]+-)*(opus|sonnet|haiku)(?![a-z])", re.IGNORECASE)
@@ -138,7 +138,7 @@ class Router:
         max_output: int | None = None,
         reasoning: bool | None = None,
     ) -> Route:
-        facts = model_facts(model)
+        facts = self._config.facts_for(model, provider.profile.kind)
         model_entry = self._config.models.get(model)
         if model_entry is not None:
             max_output = max_output or model_entry.max_output_tokens

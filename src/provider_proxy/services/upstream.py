@@ -19,7 +19,7 @@ import msgspec
 
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import Settings
-from provider_proxy.errors import UpstreamError, error_detail, from_upstream_status
+from provider_proxy.errors import UpstreamError, context_length_error, error_detail, from_upstream_status
 from provider_proxy.models.openai import ChatCompletion
 from provider_proxy.services.http1 import (
     ConnectError,
@@ -229,6 +229,7 @@ class UpstreamClient:
                 retry_after = headers.get("retry-after")
                 detail = redact(error_detail(raw), self.secrets)
                 error = from_upstream_status(response.status, detail, retry_after, headers.get("location"))
+                error = context_length_error(raw.decode("utf-8", "replace"), len(body) // 4) or error
                 if not error.retryable:
                     raise error
                 delay = _retry_delay(attempt, retry_after)

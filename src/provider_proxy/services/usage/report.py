@@ -1,8 +1,9 @@
-"""Usage totals and breakdowns (by model, provider, key or day) over a period, with optional cost.
+"""Usage totals and breakdowns (by model, provider, key or day) over a period, with cost.
 
-Cost comes from per-model prices in the config file (`[prices."model"]`, dollars per million
-tokens), looked up by upstream model first, then by the requested model. Cache reads without a
-price of their own are charged at the input price.
+Cost comes from per-model prices (dollars per million tokens): the config file's `[prices."model"]`,
+looked up by upstream model first, then by the requested model; else the upstream model's facts
+(its `[models."name"]` prices, then the model facts dataset's list prices for the provider that
+served it). Cache reads without a price of their own are charged at the input price.
 
 Requests refused before they named a model (a wrong PROXY_API_KEY, a body that is not a valid
 request) are counted apart, as `rejected`, not as a group of the breakdown: the rows plus the
@@ -11,12 +12,13 @@ rejected requests make the totals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from provider_proxy.config.proxy_config import PriceEntry, build_config
+from provider_proxy.config.proxy_config import PriceEntry, ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
+from provider_proxy.providers.model_facts import Prices
 from provider_proxy.services.usage.period import Period, day_label
 from provider_proxy.services.usage.store import UsageStore, store_from_settings
 
@@ -30,15 +32,14 @@ DIMENSIONS: Final = {
     "route": "route",
     "day": "ts_ms / 86400000",
 }
-_MTOK: Final = 1_000_000
 REJECTED: Final = "(rejected)"
 _QUERY: Final = """
-SELECT {dimension}, model, upstream_model, COUNT(*),
+SELECT {dimension}, model, upstream_model, provider, COUNT(*),
        SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END),
        SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cache_read_tokens, 0)),
        SUM(latency_ms)
 FROM usage_records WHERE ts_ms >= ? AND ts_ms < ?
-GROUP BY 1, 2, 3
+GROUP BY 1, 2, 3, 4
 """
 
 
@@ -95,18 +96,30 @@ class UsageReport:
         }
 
 
-def price_for(prices: Mapping[str, PriceEntry], upstream_model: str | None, model: str | None) -> PriceEntry | None:
-    for name in (upstream_model, model):
-        if name is not None and name in prices:
-            return prices[name]
-    return None
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """Where a usage row's price comes from: the file's `[prices]` (upstream model, then requested
+    model), else `dataset(upstream model, provider name)`: the model's facts, which carry the
+    `[models]` entry's prices over the dataset's."""
 
+    file_prices: Mapping[str, PriceEntry] = field(default_factory=dict)
+    dataset: Callable[[str, str | None], Prices | None] | None = None
 
-def cost_of(price: PriceEntry, input_tokens: int, output_tokens: int, cache_read: int) -> float:
-    cache_price = price.input_per_mtok if price.cache_read_per_mtok is None else price.cache_read_per_mtok
-    return (
-        input_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok + cache_read * cache_price
-    ) / _MTOK
+    @classmethod
+    def from_config(cls, config: ProxyConfig) -> Pricing:
+        def dataset(upstream_model: str, provider_name: str | None) -> Prices | None:
+            provider = config.providers.get(provider_name or "")
+            return config.facts_for(upstream_model, provider.profile.kind if provider else None).prices
+
+        return cls(config.prices, dataset)
+
+    def price_for(self, upstream_model: str | None, model: str | None, provider: str | None = None) -> Prices | None:
+        for name in (upstream_model, model):
+            if name is not None and name in self.file_prices:
+                return self.file_prices[name].prices()
+        if upstream_model is not None and self.dataset is not None:
+            return self.dataset(upstream_model, provider)
+        return None
 
 
 def _day_order(row: UsageRow) -> tuple[str]:
@@ -118,20 +131,21 @@ def _busiest_first(row: UsageRow) -> tuple[int, int, str]:
 
 
 async def usage_report(
-    store: UsageStore, period: Period, by: str = "model", prices: Mapping[str, PriceEntry] | None = None
+    store: UsageStore, period: Period, by: str = "model", pricing: Pricing | None = None
 ) -> UsageReport:
+    """The report; without `pricing`, no cost at all."""
     if by not in DIMENSIONS:
         raise ValueError(f"cannot break usage down by {by!r}; use one of: {', '.join(DIMENSIONS)}")
     rows = await store.select(_QUERY.format(dimension=DIMENSIONS[by]), (period.start_ms, period.end_ms))
     totals, groups, unpriced, rejected = UsageRow("total"), dict[str, UsageRow](), set[str](), UsageRow(REJECTED)
-    for group, model, upstream_model, *counts in rows:
+    for group, model, upstream_model, provider, *counts in rows:
         if model is None:
             rejected.add(tuple(counts), None)
             totals.add(tuple(counts), None)
             continue
-        price = price_for(prices or {}, upstream_model, model)
-        cost = None if price is None else cost_of(price, int(counts[2] or 0), int(counts[3] or 0), int(counts[4] or 0))
-        if prices and price is None:
+        price = pricing.price_for(upstream_model, model, provider) if pricing is not None else None
+        cost = None if price is None else price.cost(int(counts[2] or 0), int(counts[3] or 0), int(counts[4] or 0))
+        if pricing is not None and price is None:
             unpriced.add(upstream_model or model or "unknown")
         name = day_label(int(group)) if by == "day" and group is not None else str(group or "-")
         groups.setdefault(name, UsageRow(name)).add(tuple(counts), cost)
@@ -141,11 +155,11 @@ async def usage_report(
 
 
 async def load_report(settings: Settings, period: Period, by: str = "model") -> UsageReport:
-    """The report from the configured store, priced from the config file's `[prices]`."""
-    prices = build_config(settings).prices
+    """The report from the configured store, priced from the config file and the model facts."""
+    pricing = Pricing.from_config(build_config(settings))
     store = store_from_settings(settings)
     await store.open()
     try:
-        return await usage_report(store, period, by, prices)
+        return await usage_report(store, period, by, pricing)
     finally:
         await store.close()
