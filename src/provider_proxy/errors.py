@@ -165,12 +165,25 @@ def overloaded(detail: str) -> bool:
     return bool(_OVERLOADED.search(detail))
 
 
-def prompt_too_long(tokens: int, maximum: int) -> UpstreamError:
+class TargetUnfit(UpstreamError):
+    """The routed model cannot take this request (too long for its window, tools it cannot call).
+    A fallback target may (so the next one is tried); the same one never will (no retry)."""
+
+
+class PromptTooLong(TargetUnfit):
+    """A prompt over a target's window."""
+
+    def __init__(self, tokens: int, maximum: int) -> None:
+        message = f"prompt is too long: {tokens} tokens > {maximum} maximum"
+        super().__init__("invalid_request_error", message, status=400)
+        self.tokens = tokens
+        self.maximum = maximum
+
+
+def prompt_too_long(tokens: int, maximum: int) -> PromptTooLong:
     """Anthropic's own answer to a prompt over the window, word for word: Claude Code parses
     `prompt is too long: N tokens > M maximum` to compact just enough (a 400 `invalid_request_error`)."""
-    return UpstreamError(
-        "invalid_request_error", f"prompt is too long: {tokens} tokens > {maximum} maximum", status=400
-    )
+    return PromptTooLong(tokens, maximum)
 
 
 # How providers say a request is over the model's window (lower case; Claude Code's own list of such

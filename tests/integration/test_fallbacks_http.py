@@ -4,6 +4,7 @@ in the usage record."""
 
 from __future__ import annotations
 
+import re
 import socket
 import sqlite3
 import time
@@ -213,3 +214,42 @@ def test_a_stream_that_fails_in_its_first_read_falls_back(
     with httpx.stream("POST", f"{proxy.url}/v1/messages", json={**BODY, "stream": True}, timeout=20) as answer:
         text = answer.read().decode()
     assert "streamed backup" in text and "event: error" not in text
+
+
+LONG: dict[str, Any] = {**BODY, "messages": [{"role": "user", "content": "word " * 4000}]}
+
+
+def test_a_prompt_too_long_for_the_first_target_goes_to_a_fallback_with_room(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, backup: FakeUpstream, tmp_path: Path
+) -> None:
+    backup.queue(Reply(json=completion("the big window took it")))
+    extra = '[models."big-model"]\ncontext_window = 2000\n[models."backup-model"]\ncontext_window = 100000\n'
+    proxy = start_proxy(config_file=config(tmp_path, backup.url, extra))
+    answer = post(proxy, LONG)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["content"][0]["text"] == "the big window took it"
+    assert upstream.requests == []  # refused here, before the small model was called
+
+
+def test_a_prompt_too_long_for_every_target_names_the_largest_window_in_anthropics_words(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, backup: FakeUpstream, tmp_path: Path
+) -> None:
+    extra = '[models."big-model"]\ncontext_window = 2000\n[models."backup-model"]\ncontext_window = 3000\n'
+    proxy = start_proxy(config_file=config(tmp_path, backup.url, extra))
+    answer = post(proxy, LONG)
+    assert answer.status_code == 400
+    message = answer.json()["error"]["message"]
+    assert re.fullmatch(r"prompt is too long: \d+ tokens > \d+ maximum", message), message
+    assert int(message.split()[-2]) > 2000 - 100  # the backup's room, not the primary's
+    assert upstream.requests == [] and backup.requests == []
+
+
+def test_tools_for_a_model_without_tool_calling_go_to_a_fallback_that_has_it(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, backup: FakeUpstream, tmp_path: Path
+) -> None:
+    backup.queue(Reply(json=completion("called by the tool model")))
+    extra = '[models."big-model"]\ntool_calling = false\n'
+    proxy = start_proxy(config_file=config(tmp_path, backup.url, extra))
+    with_tools = {**BODY, "tools": [{"name": "Read", "input_schema": {"type": "object"}}]}
+    assert post(proxy, with_tools).json()["content"][0]["text"] == "called by the tool model"
+    assert upstream.requests == []

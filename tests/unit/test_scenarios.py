@@ -166,4 +166,4 @@ def test_subagent_requests_are_told_by_claude_codes_markers(
     headers: dict[str, str], system: Any, expected: bool
 ) -> None:
     fields = {} if system is None else {"system": system}
-    assert is_subagent(headers, request(**fields)) is expected
+    assert is_subagent(headers.get("x-claude-code-agent-id", ""), request(**fields)) is expected

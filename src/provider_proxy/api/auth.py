@@ -6,6 +6,7 @@ import hmac
 
 from starlette.requests import Request
 
+from provider_proxy.api.context import header
 from provider_proxy.config.proxy_config import ProxyConfig
 from provider_proxy.errors import ProxyError
 
@@ -16,9 +17,9 @@ def has_proxy_key(request: Request, config: ProxyConfig, *, query: bool = False)
     expected = config.settings.proxy_api_key
     if expected is None:
         return True
-    bearer = request.headers.get("authorization", "")
+    bearer = header(request, b"authorization")
     presented = (
-        request.headers.get("x-api-key")
+        header(request, b"x-api-key")
         or (bearer[7:].strip() if bearer.lower().startswith("bearer ") else "")
         or (request.query_params.get("key", "") if query else "")
     )

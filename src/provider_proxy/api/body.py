@@ -16,6 +16,7 @@ import msgspec
 import orjson
 from starlette.requests import Request
 
+from provider_proxy.api.context import header
 from provider_proxy.errors import ProxyError, invalid_request
 from provider_proxy.models.anthropic import (
     KNOWN_BLOCK_TYPES,
@@ -47,7 +48,7 @@ def describe_validation_error(error: msgspec.ValidationError) -> str:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, decompressed, refused past `limit` bytes before or after decompression."""
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
     chunks = []
@@ -65,7 +66,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ProxyError("request_too_large", f"Request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    return decompress(body, request.headers.get("content-encoding", ""), limit)
+    return decompress(body, header(request, b"content-encoding"), limit)
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -36,6 +36,20 @@ class Answer(Protocol):
     raw_headers: list[tuple[bytes, bytes]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+_HEADERS: Final = "provider_proxy.headers"
+
+
+def header(request: Request, name: bytes, default: str = "") -> str:
+    """A request header by its lower-case name. The raw list becomes a dict once per request, in C:
+    Starlette's `request.headers.get` walks the list in Python on every call."""
+    scope = request.scope
+    headers: dict[bytes, bytes] | None = scope.get(_HEADERS)
+    if headers is None:
+        headers = scope[_HEADERS] = dict(scope["headers"])
+    value = headers.get(name)
+    return default if value is None else value.decode("latin-1")
 
 
 Handler = Callable[[Request, ProxyState, RequestRecord], Awaitable[Answer]]

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from provider_proxy import __version__
 from provider_proxy.api.body import check_messages_request, decode_request, read_body
-from provider_proxy.api.context import Answer, ProxyState
+from provider_proxy.api.context import Answer, ProxyState, header
 from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
 from provider_proxy.config.provider import Route
@@ -39,7 +39,7 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     check_messages_request(anthropic_request)
     route = state.router.route(anthropic_request, _traits(request, anthropic_request, state, raw))
     record.model, record.stream = anthropic_request.model, anthropic_request.stream
-    record.session_id = request.headers.get("x-claude-code-session-id", "")[:_SESSION_ID_LIMIT] or None
+    record.session_id = header(request, b"x-claude-code-session-id")[:_SESSION_ID_LIMIT] or None
     _note_target(record, route)
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
@@ -81,7 +81,7 @@ def _traits(request: Request, body: MessagesRequest, state: ProxyState, raw: byt
     """What scenario routing may ask about the request; the token estimate only if it asks."""
     tokens = state.tokens
     return RequestTraits(
-        subagent=is_subagent(request.headers, body),
+        subagent=is_subagent(header(request, b"x-claude-code-agent-id"), body),
         body_bytes=len(raw),
         input_tokens=lambda: tokens.estimate_request(body),
     )

@@ -104,7 +104,7 @@ def explain_route(settings: Settings, raw: bytes, headers: Mapping[str, str]) ->
     router = Router(config)
     request, _ = decode_request(raw, MessagesRequest)
     traits = RequestTraits(
-        subagent=is_subagent({k.lower(): v for k, v in headers.items()}, request),
+        subagent=is_subagent({k.lower(): v for k, v in headers.items()}.get("x-claude-code-agent-id", ""), request),
         body_bytes=len(raw),
         input_tokens=lambda: TokenCounter().estimate_request(request),
     )

@@ -59,6 +59,10 @@ class HistoryOptions:
     # Indexes of assistant messages whose thinking may be restored upstream (None: all of them).
     keep_thinking: frozenset[int] | None = None
     notes: list[str] = field(default_factory=list)
+    # False for a model that cannot see images: each one becomes a note saying it was left out.
+    images: bool = True
+    # Images left out so far (for the request's log line).
+    omitted_images: int = 0
 
 
 def text_of(content: str | Sequence[TextBlock]) -> str:
@@ -113,7 +117,10 @@ def _collapse(parts: list[ContentPart]) -> str | list[ContentPart]:
     return "\n\n".join(texts) if len(texts) == len(parts) else parts
 
 
-def _tool_result_content(block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
+IMAGE_OMITTED = "[an image was here; it was left out because this model cannot see images]"
+
+
+def _tool_result_content(block: ToolResultBlock, see: bool = True) -> tuple[str, list[ContentPart]]:
     """The text of a tool result, and the images it carries."""
     content = block.content
     texts: list[str] = []
@@ -122,17 +129,19 @@ def _tool_result_content(block: ToolResultBlock) -> tuple[str, list[ContentPart]
         texts.append(content)
     elif content:
         for part in content:
-            texts.extend(_result_part_text(part, images))
+            texts.extend(_result_part_text(part, images, see))
     text = "\n".join(texts)
     if block.is_error:
         text = f"Error: {text}" if text else "Error"
     return text, images
 
 
-def _result_part_text(part: ToolResultPart, images: list[ContentPart]) -> Iterable[str]:
+def _result_part_text(part: ToolResultPart, images: list[ContentPart], see: bool) -> Iterable[str]:
     if isinstance(part, TextBlock):
         return (part.text,)
     if isinstance(part, ImageBlock):
+        if not see:
+            return (IMAGE_OMITTED,)
         images.append(_image_part(part))
         return (f"[image {len(images)} attached below]",)
     if isinstance(part, DocumentBlock):
@@ -242,7 +251,9 @@ class _HistoryBuilder:
             if not isinstance(block, ToolResultBlock):
                 parts.extend(self.user_part(block))
                 continue
-            text, images = _tool_result_content(block)
+            text, images = _tool_result_content(block, self.options.images)
+            if not self.options.images and isinstance(block.content, list):
+                self.options.omitted_images += sum(isinstance(p, ImageBlock) for p in block.content)
             tool_images.extend(images)
             call_id = self.call_id(block.tool_use_id)
             if call_id in self.pending and call_id not in results:
@@ -278,6 +289,9 @@ class _HistoryBuilder:
         if isinstance(block, TextBlock):
             return [_text_part(block.text)] if block.text else []
         if isinstance(block, ImageBlock):
+            if not self.options.images:
+                self.options.omitted_images += 1
+                return [_text_part(IMAGE_OMITTED)]
             return [_image_part(block)]
         if isinstance(block, DocumentBlock):
             return [_document_part(block)]

@@ -18,6 +18,7 @@ from provider_proxy.conversion.messages import (
     text_of,
 )
 from provider_proxy.conversion.tools import ToolNames, ensure_object_schema, gemini_schema
+from provider_proxy.errors import TargetUnfit
 from provider_proxy.models.anthropic import (
     ContextManagement,
     Message,
@@ -54,8 +55,11 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         names=names,
         keep_thinking=_thinking_kept(request.messages, request.context_management),
         notes=notes,
+        images=route.facts.vision is not False,
     )
     messages = convert_history(request.messages, history)
+    if history.omitted_images:
+        notes.append(f"left out {history.omitted_images} image(s): {route.label} cannot see images")
     system = _system_text(request.system)
     if system:
         messages.insert(0, {"role": "system", "content": system})
@@ -159,6 +163,14 @@ def _add_tools(body: ChatRequest, request: MessagesRequest, route: Route, names:
         tools.append({"type": "function", "function": function})
     if not tools:
         return
+    if route.facts.tool_calling is False:
+        raise TargetUnfit(
+            "invalid_request_error",
+            f"{route.label} cannot call tools, and this request offers {len(tools)}: route requests with tools "
+            "to a model that calls them (a [[routes]] entry, a fallback, or [models] tool_calling = true if the "
+            "model facts are wrong)",
+            status=400,
+        )
     body["tools"] = tools
     offered = {t["function"]["name"] for t in tools}
     choice = _tool_choice(request.tool_choice, names, offered)

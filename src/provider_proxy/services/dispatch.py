@@ -20,7 +20,7 @@ from typing import Final, Generic, TypeVar
 from provider_proxy.config.provider import Route
 from provider_proxy.config.settings import Settings
 from provider_proxy.conversion.stream_pipeline import error_at_start
-from provider_proxy.errors import UpstreamError
+from provider_proxy.errors import PromptTooLong, TargetUnfit, UpstreamError
 from provider_proxy.models.openai import ChatCompletion
 from provider_proxy.services.breaker import CircuitBreakers
 from provider_proxy.services.upstream import Outcome, UpstreamClient, UpstreamStream
@@ -97,11 +97,18 @@ class Dispatcher:
         if len(targets) > 1:
             targets = tuple(self.breakers.order(targets, _label))
         failure: UpstreamError | None = None
+        unfit: list[TargetUnfit] = []
         for target in targets:
-            # Translated for each target in turn: a fallback may be another provider with other rules.
-            prepared, body = prepare(target)
             try:
+                # Translated for each target in turn: a fallback may be another provider with other rules,
+                # and a larger window (a prompt too long for one target is checked before calling it).
+                prepared, body = prepare(target)
                 answer = await call(target, body, deadline)
+            except TargetUnfit as error:
+                outcome.attempts.append((target.label, _result(error)))
+                unfit.append(error)
+                failure = error
+                continue
             except UpstreamError as error:
                 outcome.attempts.append((target.label, _result(error)))
                 failure = error
@@ -117,6 +124,11 @@ class Dispatcher:
                 logger.info("fallback: %s", outcome.summary())
             return Answered(target, prepared, body, answer)
         assert failure is not None
+        if unfit and len(unfit) == len(outcome.attempts):
+            # No target could take it. Too long for all: the numbers of the largest window, word for
+            # word, so that Claude Code compacts just enough for the target that can take the most.
+            too_long = [error for error in unfit if isinstance(error, PromptTooLong)]
+            raise max(too_long, key=lambda error: error.maximum) if too_long else unfit[0]
         raise _all_failed(failure, outcome) if len(outcome.attempts) > 1 else failure
 
 

@@ -18,7 +18,7 @@ A route's fallbacks are its entry's own (`fallbacks = [...]` on a route or scena
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Final, assert_never
@@ -214,10 +214,10 @@ def has_images(messages: list[Message]) -> bool:
 _SUBAGENT_MARK: Final = "cc_is_subagent=true"
 
 
-def is_subagent(headers: Mapping[str, str], request: MessagesRequest) -> bool:
-    """Claude Code sends `x-claude-code-agent-id` on every request of a subagent and on no other, and
-    marks its billing line `cc_is_subagent=true` (docs/claude-code-subagents.md)."""
-    if headers.get("x-claude-code-agent-id"):
+def is_subagent(agent_id: str, request: MessagesRequest) -> bool:
+    """Claude Code sends `x-claude-code-agent-id` (`agent_id` here) on every request of a subagent and
+    on no other, and marks its billing line `cc_is_subagent=true` (docs/claude-code-subagents.md)."""
+    if agent_id:
         return True
     system = request.system
     return isinstance(system, list) and bool(system) and _SUBAGENT_MARK in system[0].text

@@ -30,6 +30,7 @@ import math
 import re
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Final, assert_never
 
 import orjson
@@ -101,6 +102,10 @@ def upstream_body(request: CountTokensRequest, route: Route) -> ChatRequest:
         tool_choice=request.tool_choice,
         thinking=request.thinking,
     )
+    if route.facts.tool_calling is False:
+        # Counted as if the tools were sent: a request to a model without tool calling is refused
+        # when it is sent (or goes to a fallback), and count_tokens should still answer.
+        route = replace(route, facts=replace(route.facts, tool_calling=None))
     return to_openai(as_messages, route).body
 
 
