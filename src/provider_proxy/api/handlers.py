@@ -31,13 +31,16 @@ logger = logging.getLogger("provider_proxy.request")
 
 # Longer session ids are cut: a client-supplied string must not grow the usage store without bound.
 _SESSION_ID_LIMIT: Final = 128
+_NO_TRAITS: Final = RequestTraits()
 
 
 async def messages(request: Request, state: ProxyState, record: RequestRecord) -> Answer:
     raw = await read_body(request, state.config.settings.max_request_bytes)
     anthropic_request, dropped = decode_request(raw, MessagesRequest)
     check_messages_request(anthropic_request)
-    route = state.router.route(anthropic_request, _traits(request, anthropic_request, state, raw))
+    # Scenario routing needs a look at the headers and, maybe, a token estimate: only when configured.
+    traits = _traits(request, anthropic_request, state, raw) if state.config.scenarios else _NO_TRAITS
+    route = state.router.route(anthropic_request, traits)
     record.model, record.stream = anthropic_request.model, anthropic_request.stream
     record.session_id = header(request, b"x-claude-code-session-id")[:_SESSION_ID_LIMIT] or None
     _note_target(record, route)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Final, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, Generic, TypeVar
 
-from provider_proxy.config.provider import Route
+from provider_proxy.config.provider import Provider, Route
 from provider_proxy.config.settings import Settings
 from provider_proxy.conversion.stream_pipeline import error_at_start
 from provider_proxy.errors import PromptTooLong, TargetUnfit, UpstreamError
@@ -54,42 +54,40 @@ class Dispatcher:
         self._total = settings.total_timeout
         self.breakers = CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown)
 
-    async def complete(
+    def complete(
         self, route: Route, prepare: Callable[[Route], tuple[P, bytes]], outcome: Outcome
-    ) -> Answered[P, ChatCompletion]:
-        """A non-streaming completion from the first target that gives one."""
+    ) -> Coroutine[Any, Any, Answered[P, ChatCompletion]]:
+        """A non-streaming completion from the first target that gives one. (Plain methods handing back
+        `_first`'s coroutine: one coroutine frame less to resume on every event of every request.)"""
+        return self._first(route, prepare, self.upstream.complete, outcome)
 
-        async def call(target: Route, body: bytes, deadline: float) -> ChatCompletion:
-            return await self.upstream.complete(target.provider, target.model, body, outcome, deadline)
-
-        return await self._first(route, prepare, call, outcome)
-
-    async def open_stream(
+    def open_stream(
         self, route: Route, prepare: Callable[[Route], tuple[P, bytes]], outcome: Outcome
-    ) -> Answered[P, UpstreamStream]:
+    ) -> Coroutine[Any, Any, Answered[P, UpstreamStream]]:
         """A stream whose status was 200, from the first target that opens one."""
+        return self._first(route, prepare, self._open_checked, outcome)
 
-        async def call(target: Route, body: bytes, deadline: float) -> UpstreamStream:
-            stream = await self.upstream.open_stream(target.provider, target.model, body, outcome, deadline)
-            # Nothing has reached the client yet: a stream that fails at once can still fall back.
-            wait = min(_FIRST_READ, deadline - asyncio.get_running_loop().time())
-            try:
-                first = await stream.peek(wait)
-                failure = None if first is None else error_at_start(first, self.upstream.secrets)
-            except UpstreamError as error:
-                failure = error
-            if failure is not None:
-                stream.close()
-                raise failure
-            return stream
-
-        return await self._first(route, prepare, call, outcome)
+    async def _open_checked(
+        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float
+    ) -> UpstreamStream:
+        stream = await self.upstream.open_stream(provider, model, body, outcome, deadline)
+        # Nothing has reached the client yet: a stream that fails at once can still fall back.
+        wait = min(_FIRST_READ, deadline - asyncio.get_running_loop().time())
+        try:
+            first = await stream.peek(wait)
+            failure = None if first is None else error_at_start(first, self.upstream.secrets)
+        except UpstreamError as error:
+            failure = error
+        if failure is not None:
+            stream.close()
+            raise failure
+        return stream
 
     async def _first(
         self,
         route: Route,
         prepare: Callable[[Route], tuple[P, bytes]],
-        call: Callable[[Route, bytes, float], Awaitable[A]],
+        call: Callable[[Provider, str, bytes, Outcome, float], Awaitable[A]],
         outcome: Outcome,
     ) -> Answered[P, A]:
         deadline = asyncio.get_running_loop().time() + self._total
@@ -103,7 +101,7 @@ class Dispatcher:
                 # Translated for each target in turn: a fallback may be another provider with other rules,
                 # and a larger window (a prompt too long for one target is checked before calling it).
                 prepared, body = prepare(target)
-                answer = await call(target, body, deadline)
+                answer = await call(target.provider, target.model, body, outcome, deadline)
             except TargetUnfit as error:
                 outcome.attempts.append((target.label, _result(error)))
                 unfit.append(error)
