@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from provider_proxy.api.auth import authenticate
 from provider_proxy.api.context import Answer, Handler, ProxyState
-from provider_proxy.api.handlers import count_tokens, health, messages
+from provider_proxy.api.handlers import count_tokens, health, messages, ready
 from provider_proxy.api.model_list import PREFIX as MODELS_PREFIX
 from provider_proxy.api.model_list import get_model, list_models
 from provider_proxy.api.responses import error_response
@@ -59,6 +59,7 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v1/messages/count_tokens"): Endpoint(count_tokens),
     ("GET", "/v1/models"): Endpoint(list_models),
     **{(method, path): Endpoint(health, auth=False) for method in ("GET", "HEAD") for path in ("/", "/health")},
+    **{(method, "/ready"): Endpoint(ready, auth=False) for method in ("GET", "HEAD")},
 }
 
 

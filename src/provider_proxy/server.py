@@ -13,10 +13,15 @@ import logging
 import logging.handlers
 import os
 import queue
+import signal
+import socket
+import threading
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
+from provider_proxy.api.context import Lifecycle
 from provider_proxy.app import create_app
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import Settings
@@ -101,7 +106,42 @@ def run(settings: Settings) -> None:
         return
     app = create_app(settings, config)
     _freeze_startup_objects()
-    uvicorn.run(app, host=settings.host, port=settings.port, **_server_options())
+    options = {**_server_options(), "timeout_graceful_shutdown": settings.shutdown_grace}
+    server = DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **options))
+    server.drain_seconds, server.lifecycle = settings.drain_seconds, app.state.proxy.lifecycle
+    server.run()
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, with a drain period before it stops.
+
+    The first SIGTERM (or SIGINT) marks the proxy as draining: `GET /ready` answers 503 while every
+    request is still served, for `drain_seconds`, so a load balancer takes the replica out before its
+    connections close. Then uvicorn's own shutdown: stop accepting, let in-flight requests and streams
+    finish (at most SHUTDOWN_GRACE seconds), run the lifespan end (usage flushed). A second signal
+    stops at once. A SIGTERM ends the process with exit code 0 once all that is done.
+    """
+
+    drain_seconds = 0.0
+    lifecycle: Lifecycle | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        lifecycle = self.lifecycle
+        if self.drain_seconds <= 0 or lifecycle is None or lifecycle.draining:
+            super().handle_exit(sig, frame)
+            return
+        lifecycle.draining = True
+        logger.info("draining: /ready answers 503; stopping in %gs (a second signal stops now)", self.drain_seconds)
+        timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
+        timer.daemon = True
+        timer.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        # uvicorn raises a SIGTERM it caught again once it has shut down, which ends the process by the
+        # signal: exit code 143 and no atexit, so the logging thread's last lines (the usage flush
+        # included) were lost. The shutdown was clean: end normally, with 0.
+        self._captured_signals = [sig for sig in self._captured_signals if sig != signal.SIGTERM]
 
 
 def app_from_env() -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,22 +17,22 @@ from tests.support.usage_data import record
 
 
 class CountingStore:
-    """A store that keeps batches in memory; optionally fails the first insert."""
+    """A store that keeps batches in memory; optionally fails its first `failures` inserts."""
 
     description = "memory"
 
-    def __init__(self, fail_first: bool = False) -> None:
+    def __init__(self, failures: int = 0) -> None:
         self.batches: list[list[RequestRecord]] = []
-        self._fail = fail_first
+        self.failures = failures
 
     async def open(self) -> None:
         pass
 
     async def insert(self, records: Sequence[RequestRecord]) -> None:
         await asyncio.sleep(0)
-        if self._fail:
-            self._fail = False
-            raise OSError("disk full")
+        if self.failures:
+            self.failures -= 1
+            raise OSError("the database is restarting")
         self.batches.append(list(records))
 
     async def select(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -65,16 +66,48 @@ async def test_a_burst_of_records_is_written_in_batches() -> None:
     assert len(store.batches) <= 11
 
 
-async def test_a_failing_store_loses_one_batch_and_the_writer_keeps_going(caplog: pytest.LogCaptureFixture) -> None:
-    store = CountingStore(fail_first=True)
-    writer = UsageWriter(store)
+async def test_a_store_that_fails_for_a_while_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    store = CountingStore(failures=4)
+    writer = UsageWriter(store, max_backoff=0.05)
     await writer.start()
-    writer.put(record(request_id="req_lost"))
-    await writer.flush()
-    writer.put(record(request_id="req_kept"))
+    writer.put(record(request_id="req_first"))
+    await asyncio.sleep(0.02)
+    for number in range(50):  # queued behind the failing batch while the store is away
+        writer.put(record(request_id=f"req_{number}"))
     await writer.close()
-    assert [r.request_id for batch in store.batches for r in batch] == ["req_kept"]
-    assert "could not write 1 usage record(s)" in caplog.text
+    written = [r.request_id for batch in store.batches for r in batch]
+    assert written == ["req_first", *(f"req_{number}" for number in range(50))]
+    assert writer.lost == 0
+    assert "could not write 1 usage record(s) to memory (the database is restarting); retrying" in caplog.text
+    assert "after 4 failure(s)" in caplog.text
+
+
+async def test_at_shutdown_a_store_that_never_answers_is_given_up_after_close_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = CountingStore(failures=10_000)
+    writer = UsageWriter(store, max_backoff=0.05, close_timeout=0.3)
+    await writer.start()
+    writer.put(record(request_id="req_doomed"))
+    started = asyncio.get_running_loop().time()
+    await writer.close()
+    assert asyncio.get_running_loop().time() - started < 2
+    assert writer.lost == 1
+    assert "gave up on 1 usage record(s) at shutdown" in caplog.text
+
+
+async def test_a_batch_written_twice_is_stored_once(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "usage.db")
+    await store.open()
+    batch = [record(request_id="req_once"), record(request_id="req_twice")]
+    await store.insert(batch)
+    await store.insert(batch[1:])  # a retry after a commit whose acknowledgement was lost
+    assert await store.select("SELECT request_id FROM usage_records ORDER BY request_id") == [
+        ("req_once",),
+        ("req_twice",),
+    ]
+    await store.close()
 
 
 async def test_a_full_queue_drops_records_instead_of_blocking_the_request() -> None:

@@ -4,7 +4,7 @@ the record it fills in (`services.usage.record.RequestRecord`)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from starlette.requests import Request
@@ -20,6 +20,13 @@ from provider_proxy.services.usage.record import RequestRecord
 
 
 @dataclass(slots=True)
+class Lifecycle:
+    """Where the process is in its life: `draining` from the first SIGTERM (readiness answers 503)."""
+
+    draining: bool = False
+
+
+@dataclass(slots=True)
 class ProxyState:
     config: ProxyConfig
     router: Router
@@ -27,6 +34,7 @@ class ProxyState:
     dispatcher: Dispatcher
     recorder: Recorder
     tokens: TokenCounter
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
 
 class Answer(Protocol):

@@ -105,6 +105,14 @@ async def count_tokens(request: Request, state: ProxyState, record: RequestRecor
     return Response(orjson.dumps({"input_tokens": count}), media_type=JSON)
 
 
+async def ready(request: Request, state: ProxyState, record: RequestRecord) -> Answer:
+    """Readiness for a load balancer: 503 from the first SIGTERM on, while the proxy still serves what
+    reaches it (DRAIN_SECONDS), so the balancer moves traffic away before connections close."""
+    if state.lifecycle.draining:
+        return Response(orjson.dumps({"status": "draining"}), status_code=503, media_type=JSON)
+    return Response(orjson.dumps({"status": "ready"}), media_type=JSON)
+
+
 async def health(request: Request, state: ProxyState, record: RequestRecord) -> Answer:
     settings = state.config.settings
     body = {

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=256)
 
     request_timeout: float = Field(default=600.0, gt=0)
+    # On SIGTERM: seconds to keep serving while GET /ready says 503 (a load balancer stops sending),
+    # then seconds in-flight requests and streams may take to finish before the process exits.
+    drain_seconds: float = Field(default=0.0, ge=0)
+    shutdown_grace: float = Field(default=300.0, gt=0)
     # Seconds of upstream silence before a stream sends the client a `ping`.
     ping_interval: float = Field(default=10.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)

@@ -15,7 +15,10 @@ import psycopg
 from provider_proxy.services.usage.migrations import SCHEMA_VERSION_TABLE, pending
 from provider_proxy.services.usage.record import COLUMNS, RequestRecord
 
-_INSERT: Final = f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+_INSERT: Final = (
+    f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
 _MIGRATION_LOCK: Final = 0x70707573  # any constant shared by every replica
 
 

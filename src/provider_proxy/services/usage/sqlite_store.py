@@ -16,7 +16,10 @@ from typing import Any
 from provider_proxy.services.usage.migrations import SCHEMA_VERSION_TABLE, pending
 from provider_proxy.services.usage.record import COLUMNS, RequestRecord
 
-_INSERT = f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_INSERT = (
+    f"INSERT INTO usage_records ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
 
 
 class SQLiteStore:

@@ -1,0 +1,100 @@
+"""Stopping behind a load balancer: on SIGTERM the proxy says "not ready" while it keeps serving for
+DRAIN_SECONDS, lets a stream in flight finish, writes its usage and last log lines, and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.fake_upstream import FakeUpstream, Reply, sse
+
+STREAM = {
+    "model": "claude-sonnet-4-6",
+    "max_tokens": 20,
+    "stream": True,
+    "messages": [{"role": "user", "content": "Hi"}],
+}
+PLAIN = {**STREAM, "stream": False}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-def]
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.upper().startswith(("OPENAI_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"))
+    }
+    env |= {
+        "OPENAI_BASE_URL": upstream.url,
+        "OPENAI_API_KEY": "sk-drain-test-0123456789",
+        "BIG_MODEL": "big-model",
+        "PORT": str(port),
+        "DATA_DIR": str(tmp_path / "data"),
+        "DRAIN_SECONDS": "1.5",
+        "LOG_LEVEL": "INFO",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "provider_proxy", "serve", "--env-file", str(tmp_path / "none.env")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    yield process, url
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def test_sigterm_drains_then_stops_cleanly(serve, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
+    process, url = serve
+    chunk = {"choices": [{"index": 0, "delta": {"content": "slow"}, "finish_reason": None}]}
+    last = {"choices": [{"index": 0, "delta": {"content": " and done"}, "finish_reason": "stop"}]}
+    upstream.queue(Reply(stream=sse(chunk, 2.5, last)))
+    streamed: list[str] = []
+
+    def stream() -> None:
+        with httpx.stream("POST", f"{url}/v1/messages", json=STREAM, timeout=20) as response:
+            streamed.append(response.read().decode())
+
+    client = threading.Thread(target=stream)
+    client.start()
+    upstream.wait_for_requests(1)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert httpx.get(f"{url}/ready", timeout=5).status_code == 503  # the balancer takes us out...
+    assert httpx.get(f"{url}/health", timeout=5).status_code == 200  # ...while we are alive
+    assert httpx.post(f"{url}/v1/messages", json=PLAIN, timeout=5).status_code == 200  # and still serve
+    client.join(20)
+    assert "slow" in streamed[0] and "and done" in streamed[0] and "message_stop" in streamed[0]
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    # The last lines of the log were written (the logging thread was flushed at exit).
+    assert "Finished server process" in output or "Application shutdown complete" in output
+    assert output.count("POST /v1/messages") == 2
