@@ -65,3 +65,10 @@ def test_two_apps_in_one_process_keep_separate_registries(make_settings: Callabl
     first.state.proxy.recorder.metrics.errors.labels("api_error").inc()
     assert b'proxy_errors_total{type="api_error"} 1.0' in first.state.proxy.recorder.metrics.render()
     assert b"api_error" not in second.state.proxy.recorder.metrics.render()
+
+
+def test_the_usage_backlog_and_records_not_written_are_exposed(proxy: ProxyServer, upstream: FakeUpstream) -> None:
+    httpx.post(f"{proxy.url}/v1/messages", json=BODY, timeout=10)
+    found = samples(proxy)
+    assert found["proxy_usage_backlog", frozenset()] >= 0
+    assert found["proxy_usage_not_written", frozenset()] == 0

@@ -115,3 +115,16 @@ async def test_a_full_queue_drops_records_instead_of_blocking_the_request() -> N
     for number in range(5):
         writer.put(record(request_id=f"req_{number}"))
     assert writer.dropped == 3
+
+
+async def test_the_backlog_counts_queued_records_and_the_batch_being_retried() -> None:
+    store = CountingStore(failures=10_000)
+    writer = UsageWriter(store, max_backoff=0.05, close_timeout=0.1, max_queued=3)
+    await writer.start()
+    for number in range(5):
+        writer.put(record(request_id=f"req_{number}"))
+    await asyncio.sleep(0.05)  # the first batch is taken and fails; the rest waits behind it
+    assert writer.backlog() == 3
+    assert writer.dropped == 2
+    await writer.close()
+    assert writer.lost == 3

@@ -62,6 +62,14 @@ class ProxyMetrics:
             registry=registry,
         )
         self.streams_in_flight = Gauge("proxy_streams_in_flight", "Streams being served now.", registry=registry)
+        self.usage_backlog = Gauge(
+            "proxy_usage_backlog", "Usage records waiting to be written to the store.", registry=registry
+        )
+        self.usage_not_written = Gauge(
+            "proxy_usage_not_written",
+            "Usage records never written: dropped from a full queue, or given up at shutdown.",
+            registry=registry,
+        )
         self._cache: dict[tuple[object, ...], _Series] = {}
 
     def observe(self, record: RequestRecord) -> None:

@@ -26,7 +26,12 @@ class Recorder:
     @classmethod
     def from_settings(cls, settings: Settings) -> Recorder:
         writer = UsageWriter(store_from_settings(settings)) if settings.usage_tracking else None
-        return cls(ProxyMetrics(), writer)
+        metrics = ProxyMetrics()
+        if writer is not None:
+            # Read when /metrics is scraped: nothing to update on the request path.
+            metrics.usage_backlog.set_function(writer.backlog)
+            metrics.usage_not_written.set_function(lambda: writer.dropped + writer.lost)
+        return cls(metrics, writer)
 
     def sending(self, record: RequestRecord) -> None:
         """The response is about to be sent (a stream starts now)."""

@@ -44,6 +44,8 @@ class UsageWriter:
         self._give_up_at: float | None = None
         self.dropped = 0
         self.lost = 0
+        # The batch taken off the queue and not yet written.
+        self._writing = 0
 
     async def start(self) -> None:
         await self.store.open()
@@ -58,6 +60,10 @@ class UsageWriter:
             self.dropped += 1
             if self.dropped % 1000 == 1:
                 logger.warning("usage queue full: %d record(s) dropped so far", self.dropped)
+
+    def backlog(self) -> int:
+        """Records queued and not yet in the store (a batch being retried included)."""
+        return self._queue.qsize() + self._writing
 
     async def flush(self) -> None:
         """Wait until every record queued so far is in the store."""
@@ -75,10 +81,12 @@ class UsageWriter:
         stopping = False
         while not stopping:
             batch, stopping = self._take(await self._queue.get())
+            self._writing = len(batch)
             try:
                 if batch:
                     await self._write(batch)
             finally:
+                self._writing = 0
                 for _ in range(len(batch) + stopping):
                     self._queue.task_done()
 
