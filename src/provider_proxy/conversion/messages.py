@@ -9,7 +9,7 @@ Rules the providers enforce and this module keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,9 @@ def _image_part(block: ImageBlock) -> ImagePart | TextPart:
     return _text_part(f"[image from Anthropic file {source.file_id} is not available here]")
 
 
-def _document_part(block: DocumentBlock) -> ContentPart:
+def _document_part(block: DocumentBlock, urls: bool) -> ContentPart:
+    """A document as the provider can take it; a PDF by URL is passed as a file URL only to providers
+    that fetch one (the proxy never fetches it: clients could make it reach any address)."""
     source = block.source
     title = block.title or "document"
     if isinstance(source, TextSource):
@@ -97,7 +99,10 @@ def _document_part(block: DocumentBlock) -> ContentPart:
         data = f"data:{source.media_type};base64,{source.data}"
         return {"type": "file", "file": {"filename": filename, "file_data": data}}
     if isinstance(source, URLSource):
-        return _text_part(f"[document {title}: {source.url}]")
+        if urls:
+            filename = title if title.endswith(".pdf") else f"{title}.pdf"
+            return {"type": "file", "file": {"filename": filename, "file_data": source.url}}
+        return _text_part(f"[document {title!r} ({source.url}) {URL_DOCUMENT_NOT_SENT}]")
     assert isinstance(source, FileSource)
     return _text_part(f"[document from Anthropic file {source.file_id} is not available here]")
 
@@ -118,38 +123,9 @@ def _collapse(parts: list[ContentPart]) -> str | list[ContentPart]:
 
 
 IMAGE_OMITTED = "[an image was here; it was left out because this model cannot see images]"
-
-
-def _tool_result_content(block: ToolResultBlock, see: bool = True) -> tuple[str, list[ContentPart]]:
-    """The text of a tool result, and the images it carries."""
-    content = block.content
-    texts: list[str] = []
-    images: list[ContentPart] = []
-    if isinstance(content, str):
-        texts.append(content)
-    elif content:
-        for part in content:
-            texts.extend(_result_part_text(part, images, see))
-    text = "\n".join(texts)
-    if block.is_error:
-        text = f"Error: {text}" if text else "Error"
-    return text, images
-
-
-def _result_part_text(part: ToolResultPart, images: list[ContentPart], see: bool) -> Iterable[str]:
-    if isinstance(part, TextBlock):
-        return (part.text,)
-    if isinstance(part, ImageBlock):
-        if not see:
-            return (IMAGE_OMITTED,)
-        images.append(_image_part(part))
-        return (f"[image {len(images)} attached below]",)
-    if isinstance(part, DocumentBlock):
-        converted = _document_part(part)
-        return (converted["text"] if converted["type"] == "text" else "[document attached]",)
-    if isinstance(part, ToolReferenceBlock):
-        return (f"Tool {part.tool_name} is now available.",)
-    return (_search_result_text(part),)
+URL_DOCUMENT_NOT_SENT = "was not sent: this provider does not take documents by URL"
+# What an empty user turn becomes, so that roles still alternate (the wording Claude Code uses itself).
+EMPTY_USER_TURN = "(no content)"
 
 
 def loaded_tool_names(messages: Sequence[Message]) -> set[str]:
@@ -175,6 +151,44 @@ class _HistoryBuilder:
         self.pending: list[str] = []
         # System messages that arrived between a tool call and its result: they follow the results.
         self.deferred: list[ChatMessage] = []
+
+    def tool_result_content(self, block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
+        """The text of a tool result, and the images it carries."""
+        content = block.content
+        texts: list[str] = []
+        images: list[ContentPart] = []
+        if isinstance(content, str):
+            texts.append(content)
+        elif content:
+            for part in content:
+                texts.append(self.result_part_text(part, images))
+        text = "\n".join(texts)
+        if block.is_error:
+            text = f"Error: {text}" if text else "Error"
+        return text, images
+
+    def result_part_text(self, part: ToolResultPart, images: list[ContentPart]) -> str:
+        if isinstance(part, TextBlock):
+            return part.text
+        if isinstance(part, ImageBlock):
+            if not self.options.images:
+                self.options.omitted_images += 1
+                return IMAGE_OMITTED
+            images.append(_image_part(part))
+            return f"[image {len(images)} attached below]"
+        if isinstance(part, DocumentBlock):
+            converted = self.document(part)
+            return converted["text"] if converted["type"] == "text" else "[document attached]"
+        if isinstance(part, ToolReferenceBlock):
+            # The name the model was offered (a long MCP name is shortened), so it can call it.
+            return f"Tool {self.options.names.upstream(part.tool_name)} is now available."
+        return _search_result_text(part)
+
+    def document(self, block: DocumentBlock) -> ContentPart:
+        urls = self.profile.document_urls
+        if isinstance(block.source, URLSource) and not urls:
+            self.options.notes.append("a document given by URL was not sent: the provider takes no document URLs")
+        return _document_part(block, urls)
 
     def call_id(self, tool_use_id: str) -> str:
         base, _ = split_thought_signature(tool_use_id)
@@ -251,9 +265,7 @@ class _HistoryBuilder:
             if not isinstance(block, ToolResultBlock):
                 parts.extend(self.user_part(block))
                 continue
-            text, images = _tool_result_content(block, self.options.images)
-            if not self.options.images and isinstance(block.content, list):
-                self.options.omitted_images += sum(isinstance(p, ImageBlock) for p in block.content)
+            text, images = self.tool_result_content(block)
             tool_images.extend(images)
             call_id = self.call_id(block.tool_use_id)
             if call_id in self.pending and call_id not in results:
@@ -265,6 +277,10 @@ class _HistoryBuilder:
             parts = [_text_part("Images returned by the tool calls above:"), *tool_images, *parts]
         if parts:
             self.append_user(parts)
+        elif not self.out or self.out[-1]["role"] == "assistant":
+            # An empty turn (a lone empty text block): an assistant message must not come first or
+            # follow another one.
+            self.append_user([_text_part(EMPTY_USER_TURN)])
 
     def answer_pending(self, results: dict[str, str]) -> None:
         """One tool message per call of the last assistant turn, in the order the calls were made."""
@@ -294,7 +310,7 @@ class _HistoryBuilder:
                 return [_text_part(IMAGE_OMITTED)]
             return [_image_part(block)]
         if isinstance(block, DocumentBlock):
-            return [_document_part(block)]
+            return [self.document(block)]
         if isinstance(block, SearchResultBlock):
             return [_text_part(_search_result_text(block))]
         # thinking, redacted thinking or a tool_use in a user turn: nothing the upstream can use.
