@@ -151,6 +151,8 @@ class _HistoryBuilder:
         self.pending: list[str] = []
         # System messages that arrived between a tool call and its result: they follow the results.
         self.deferred: list[ChatMessage] = []
+        # Mid-conversation system text waiting for the next user message (`mid_system_as_user`).
+        self.carried: list[ContentPart] = []
 
     def tool_result_content(self, block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
         """The text of a tool result, and the images it carries."""
@@ -200,6 +202,7 @@ class _HistoryBuilder:
         )
         if message.role == "assistant":
             self.answer_pending({})
+            self.flush_carried()
             self.assistant(index, blocks)
         elif message.role == "system":
             self.system(blocks)
@@ -208,11 +211,26 @@ class _HistoryBuilder:
 
     def system(self, blocks: list[ContentBlock]) -> None:
         text = "\n\n".join(b.text for b in blocks if isinstance(b, TextBlock))
-        if self.profile.mid_system_as_user and self.out and not self.pending:
-            self.append_user([_text_part(f"<system>\n{text}\n</system>")])
+        if self.profile.mid_system_as_user and self.out:
+            self.fold_system(_text_part(f"<system>\n{text}\n</system>"))
             return
         message: ChatMessage = {"role": "system", "content": text}
         (self.deferred if self.pending else self.out).append(message)
+
+    def fold_system(self, part: TextPart) -> None:
+        """System text joins the user turn before it, or else waits for the next user message (chat
+        templates that refuse a second system message often refuse two user messages in a row too)."""
+        last = self.out[-1]
+        if last["role"] != "user" or self.pending:
+            self.carried.append(part)
+        elif isinstance(last["content"], str):
+            last["content"] = f"{last['content']}\n\n{part['text']}"
+        else:
+            last["content"].append(part)
+
+    def flush_carried(self) -> None:
+        if self.carried:
+            self.append_user([])
 
     def assistant(self, index: int, blocks: list[ContentBlock]) -> None:
         texts: list[str] = []
@@ -294,6 +312,8 @@ class _HistoryBuilder:
         self.deferred = []
 
     def append_user(self, parts: list[ContentPart]) -> None:
+        if self.carried:
+            parts, self.carried = [*self.carried, *parts], []
         last = self.out[-1] if self.out else None
         texts = [p["text"] for p in parts if p["type"] == "text"]
         if self.profile.no_user_after_tool and last is not None and last["role"] == "tool" and len(texts) == len(parts):
@@ -322,4 +342,5 @@ def convert_history(messages: Sequence[Message], options: HistoryOptions) -> lis
     for index, message in enumerate(messages):
         builder.add(index, message)
     builder.answer_pending({})
+    builder.flush_carried()
     return builder.out

@@ -61,7 +61,10 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
     if history.omitted_images:
         notes.append(f"left out {history.omitted_images} image(s): {route.label} cannot see images")
     system = _system_text(request.system)
-    if system:
+    if system and profile.mid_system_as_user and messages and messages[0]["role"] == "system":
+        # A role-"system" message first in the history joins the system prompt: one system message.
+        messages[0] = {"role": "system", "content": f"{system}\n\n{messages[0]['content']}"}
+    elif system:
         messages.insert(0, {"role": "system", "content": system})
 
     body: ChatRequest = {"model": route.model, "messages": messages}

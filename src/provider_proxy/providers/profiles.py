@@ -51,7 +51,8 @@ class ProviderProfile:
     tool_call_id_style: Literal["any", "alnum9"] = "any"
     # "gemini": strip JSON-schema keywords the Gemini OpenAI endpoint rejects.
     schema_dialect: Literal["full", "gemini"] = "full"
-    # Turn role-"system" messages that sit mid-conversation into user messages.
+    # Fold role-"system" messages that sit mid-conversation into the neighbouring user message (as
+    # `<system>...</system>` text); one that opens the history joins the system prompt.
     mid_system_as_user: bool = False
     # The provider rejects a user message right after tool messages (Mistral): the text joins the
     # last tool message instead.
@@ -89,6 +90,7 @@ class ProviderProfile:
 OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {"kind", "extra_headers"}
 
 _OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
+_LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True)
 
 PROFILES: dict[str, ProviderProfile] = {
     "generic": ProviderProfile(kind="generic", openai_rules_by_model_name=True),
@@ -130,10 +132,12 @@ PROFILES: dict[str, ProviderProfile] = {
     ),
     "xai": ProviderProfile(kind="xai", reasoning_style="effort"),
     "together": ProviderProfile(kind="together", supports_top_k=True),
-    "ollama": ProviderProfile(kind="ollama", supports_top_k=False),
-    "vllm": ProviderProfile(kind="vllm", echo_reasoning_content=False, supports_top_k=True),
-    "llamacpp": ProviderProfile(kind="llamacpp", supports_top_k=True),
-    "lmstudio": ProviderProfile(kind="lmstudio", supports_top_k=True),
+    # Local servers run the model's own chat template, and many (Gemma, some Qwen builds) refuse a
+    # system message after the first.
+    "ollama": _LOCAL,
+    "vllm": replace(_LOCAL, kind="vllm", supports_top_k=True),
+    "llamacpp": replace(_LOCAL, kind="llamacpp", supports_top_k=True),
+    "lmstudio": replace(_LOCAL, kind="lmstudio", supports_top_k=True),
 }
 
 # Host suffix (or port, for local servers) -> profile name, used when the config names none.
