@@ -147,8 +147,10 @@ class _HistoryBuilder:
         self.options = options
         self.profile = options.profile
         self.out: list[ChatMessage] = []
-        # Tool calls of the latest assistant message still waiting for a result, in order.
-        self.pending: list[str] = []
+        # Tool calls of the latest assistant message still waiting for a result, in order: the id the
+        # results name (as sent upstream) and the id sent upstream, which differ when the client's
+        # history repeats an id within one message.
+        self.pending: list[tuple[str, str]] = []
         # System messages that arrived between a tool call and its result: they follow the results.
         self.deferred: list[ChatMessage] = []
         # Mid-conversation system text waiting for the next user message (`mid_system_as_user`).
@@ -251,7 +253,10 @@ class _HistoryBuilder:
         message: AssistantMessage = {"role": "assistant", "content": "".join(texts) or None}
         if calls:
             message["tool_calls"] = calls
-            self.pending = [call["id"] for call in calls]
+            named = [call["id"] for call in calls]
+            for call, unique in zip(calls, self.unique_ids(named), strict=True):
+                call["id"] = unique
+            self.pending = [(key, call["id"]) for key, call in zip(named, calls, strict=True)]
         elif message["content"] is None:
             message["content"] = ""
         if self.profile.echo_reasoning_content and (reasoning or calls):
@@ -260,6 +265,19 @@ class _HistoryBuilder:
         if details and self.profile.reasoning_style == "openrouter":
             message["reasoning_details"] = details
         self.out.append(message)
+
+    def unique_ids(self, ids: list[str]) -> list[str]:
+        """Ids made unique within one message: a repeat gets a suffix (its result is matched in order)."""
+        seen: set[str] = set()
+        unique: list[str] = []
+        for call_id in ids:
+            candidate, n = call_id, 1
+            while candidate in seen:
+                n += 1
+                candidate = self.call_id(f"{call_id}_{n}")
+            seen.add(candidate)
+            unique.append(candidate)
+        return unique
 
     def tool_call(self, block: ToolUseBlock) -> ToolCall:
         _, signature = split_thought_signature(block.id)
@@ -286,8 +304,9 @@ class _HistoryBuilder:
             text, images = self.tool_result_content(block)
             tool_images.extend(images)
             call_id = self.call_id(block.tool_use_id)
-            if call_id in self.pending and call_id not in results:
-                results[call_id] = text
+            slot = next((sent for key, sent in self.pending if key == call_id and sent not in results), None)
+            if slot is not None:
+                results[slot] = text
             else:
                 parts.append(_text_part(f"[result of tool call {block.tool_use_id}]\n{text}"))
         self.answer_pending(results)
@@ -302,10 +321,10 @@ class _HistoryBuilder:
 
     def answer_pending(self, results: dict[str, str]) -> None:
         """One tool message per call of the last assistant turn, in the order the calls were made."""
-        missing = [call_id for call_id in self.pending if call_id not in results]
+        missing = [call_id for _, call_id in self.pending if call_id not in results]
         if missing:
             self.options.notes.append(f"answered {len(missing)} tool call(s) that had no result")
-        for call_id in self.pending:
+        for _, call_id in self.pending:
             self.out.append({"role": "tool", "tool_call_id": call_id, "content": results.get(call_id, NO_RESULT)})
         self.pending = []
         self.out.extend(self.deferred)

@@ -17,6 +17,7 @@ from provider_proxy.conversion.messages import (
     loaded_tool_names,
     text_of,
 )
+from provider_proxy.conversion.text_tools import TextTools
 from provider_proxy.conversion.tools import ToolNames, ensure_object_schema, gemini_schema
 from provider_proxy.errors import TargetUnfit
 from provider_proxy.models.anthropic import (
@@ -44,6 +45,8 @@ class Translation:
     names: ToolNames
     stop_sequences: tuple[str, ...]
     notes: tuple[str, ...]
+    # The offered tools, when tool calls written as text are recovered (`text_tool_calls`).
+    text_tools: TextTools | None = None
 
 
 def to_openai(request: MessagesRequest, route: Route) -> Translation:
@@ -94,7 +97,25 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         body["stream"] = True
         if profile.stream_usage:
             body["stream_options"] = {"include_usage": True}
-    return Translation(body, names, tuple(request.stop_sequences or ()), tuple(notes))
+    text_tools = _text_tools(body) if profile.text_tool_calls else None
+    return Translation(body, names, tuple(request.stop_sequences or ()), tuple(notes), text_tools)
+
+
+def _text_tools(body: ChatRequest) -> TextTools | None:
+    """Offered tool -> its string parameters, for recovering calls the model writes as text."""
+    tools = body.get("tools")
+    if not tools:
+        return None
+    return {tool["function"]["name"]: _string_parameters(tool["function"]["parameters"]) for tool in tools}
+
+
+def _string_parameters(schema: dict[str, Any]) -> frozenset[str]:
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return frozenset()
+    return frozenset(
+        name for name, spec in properties.items() if isinstance(spec, dict) and spec.get("type") == "string"
+    )
 
 
 def _system_text(system: str | list[TextBlock] | None) -> str:

@@ -59,6 +59,10 @@ class ProviderProfile:
     no_user_after_tool: bool = False
     # Tool calls carry a thought signature that must be echoed back (Gemini 3).
     thought_signatures: bool = False
+    # Local models whose server lacks a tool parser for them answer tool calls as text
+    # (`<tool_call>{...}</tool_call>`, `<function=NAME>...</function>`, a bare JSON call): when the
+    # request offered tools, such text becomes tool_use blocks (`conversion.text_tools`).
+    text_tool_calls: bool = False
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def accepts_reasoning(self, facts: ModelFacts) -> bool:
@@ -90,7 +94,7 @@ class ProviderProfile:
 OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {"kind", "extra_headers"}
 
 _OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
-_LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True)
+_LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True, text_tool_calls=True)
 
 PROFILES: dict[str, ProviderProfile] = {
     "generic": ProviderProfile(kind="generic", openai_rules_by_model_name=True),
@@ -133,7 +137,7 @@ PROFILES: dict[str, ProviderProfile] = {
     "xai": ProviderProfile(kind="xai", reasoning_style="effort"),
     "together": ProviderProfile(kind="together", supports_top_k=True),
     # Local servers run the model's own chat template, and many (Gemma, some Qwen builds) refuse a
-    # system message after the first.
+    # system message after the first; models they serve may write tool calls as text.
     "ollama": _LOCAL,
     "vllm": replace(_LOCAL, kind="vllm", supports_top_k=True),
     "llamacpp": replace(_LOCAL, kind="llamacpp", supports_top_k=True),
