@@ -1,7 +1,8 @@
 """Upstream SSE transcripts -> Anthropic stream events, against golden fixtures and the SDK's accumulator.
 
 Each `tests/fixtures/streams/<case>/` holds `upstream.sse` (the raw bytes a provider sent), `case.json`
-(what the case shows, plus the request's tool names, stop sequences and input-token estimate) and
+(what the case shows, plus the request's tool names, stop sequences, input-token estimate and, for
+recovering tool calls written as text, `text_tools`: tool name -> its string parameters) and
 `expected.json` (the Anthropic events, with the random message id written as `msg_*`).
 """
 
@@ -28,13 +29,17 @@ CASES = sorted(path.name for path in FIXTURES.iterdir())
 Event = dict[str, Any]
 
 
-def translation(tools: Iterable[str] = (), stop_sequences: Iterable[str] = ()) -> Translation:
-    return Translation({}, ToolNames(tools), tuple(stop_sequences), ())
+def translation(
+    tools: Iterable[str] = (), stop_sequences: Iterable[str] = (), text_tools: dict[str, list[str]] | None = None
+) -> Translation:
+    """`text_tools`: offered (upstream) tool name -> its string parameters, to recover calls written as text."""
+    recovered = None if text_tools is None else {name: frozenset(strings) for name, strings in text_tools.items()}
+    return Translation({}, ToolNames(tools), tuple(stop_sequences), (), recovered)
 
 
 def run_transcript(raw: bytes, case: dict[str, Any], pieces: Iterable[bytes] | None = None) -> list[Event]:
     """The events the proxy sends for upstream bytes delivered in `pieces` (default: all at once)."""
-    request = translation(case.get("tools", ()), case.get("stop_sequences", ()))
+    request = translation(case.get("tools", ()), case.get("stop_sequences", ()), case.get("text_tools"))
     pipeline = EventPipeline(StreamTranslator("claude-sonnet-4-6", request, case.get("input_tokens", 0)))
     events = pipeline.start()
     for piece in [raw] if pieces is None else pieces:
@@ -44,8 +49,13 @@ def run_transcript(raw: bytes, case: dict[str, Any], pieces: Iterable[bytes] | N
 
 
 def normalized(events: list[Event]) -> list[Event]:
+    """The random ids the proxy makes written as `msg_*` and `toolu_*` (tool ids it had to make up)."""
     events = json.loads(json.dumps(events))
     events[0]["message"]["id"] = "msg_*"
+    for event in events:
+        block = event.get("content_block", {})
+        if block.get("type") == "tool_use" and block["id"].startswith("toolu_"):
+            block["id"] = "toolu_*"
     return events
 
 

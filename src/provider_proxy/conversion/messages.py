@@ -9,7 +9,7 @@ Rules the providers enforce and this module keeps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,9 @@ def _image_part(block: ImageBlock) -> ImagePart | TextPart:
     return _text_part(f"[image from Anthropic file {source.file_id} is not available here]")
 
 
-def _document_part(block: DocumentBlock) -> ContentPart:
+def _document_part(block: DocumentBlock, urls: bool) -> ContentPart:
+    """A document as the provider can take it; a PDF by URL is passed as a file URL only to providers
+    that fetch one (the proxy never fetches it: clients could make it reach any address)."""
     source = block.source
     title = block.title or "document"
     if isinstance(source, TextSource):
@@ -97,7 +99,10 @@ def _document_part(block: DocumentBlock) -> ContentPart:
         data = f"data:{source.media_type};base64,{source.data}"
         return {"type": "file", "file": {"filename": filename, "file_data": data}}
     if isinstance(source, URLSource):
-        return _text_part(f"[document {title}: {source.url}]")
+        if urls:
+            filename = title if title.endswith(".pdf") else f"{title}.pdf"
+            return {"type": "file", "file": {"filename": filename, "file_data": source.url}}
+        return _text_part(f"[document {title!r} ({source.url}) {URL_DOCUMENT_NOT_SENT}]")
     assert isinstance(source, FileSource)
     return _text_part(f"[document from Anthropic file {source.file_id} is not available here]")
 
@@ -118,38 +123,9 @@ def _collapse(parts: list[ContentPart]) -> str | list[ContentPart]:
 
 
 IMAGE_OMITTED = "[an image was here; it was left out because this model cannot see images]"
-
-
-def _tool_result_content(block: ToolResultBlock, see: bool = True) -> tuple[str, list[ContentPart]]:
-    """The text of a tool result, and the images it carries."""
-    content = block.content
-    texts: list[str] = []
-    images: list[ContentPart] = []
-    if isinstance(content, str):
-        texts.append(content)
-    elif content:
-        for part in content:
-            texts.extend(_result_part_text(part, images, see))
-    text = "\n".join(texts)
-    if block.is_error:
-        text = f"Error: {text}" if text else "Error"
-    return text, images
-
-
-def _result_part_text(part: ToolResultPart, images: list[ContentPart], see: bool) -> Iterable[str]:
-    if isinstance(part, TextBlock):
-        return (part.text,)
-    if isinstance(part, ImageBlock):
-        if not see:
-            return (IMAGE_OMITTED,)
-        images.append(_image_part(part))
-        return (f"[image {len(images)} attached below]",)
-    if isinstance(part, DocumentBlock):
-        converted = _document_part(part)
-        return (converted["text"] if converted["type"] == "text" else "[document attached]",)
-    if isinstance(part, ToolReferenceBlock):
-        return (f"Tool {part.tool_name} is now available.",)
-    return (_search_result_text(part),)
+URL_DOCUMENT_NOT_SENT = "was not sent: this provider does not take documents by URL"
+# What an empty user turn becomes, so that roles still alternate (the wording Claude Code uses itself).
+EMPTY_USER_TURN = "(no content)"
 
 
 def loaded_tool_names(messages: Sequence[Message]) -> set[str]:
@@ -171,10 +147,52 @@ class _HistoryBuilder:
         self.options = options
         self.profile = options.profile
         self.out: list[ChatMessage] = []
-        # Tool calls of the latest assistant message still waiting for a result, in order.
-        self.pending: list[str] = []
+        # Tool calls of the latest assistant message still waiting for a result, in order: the id the
+        # results name (as sent upstream) and the id sent upstream, which differ when the client's
+        # history repeats an id within one message.
+        self.pending: list[tuple[str, str]] = []
         # System messages that arrived between a tool call and its result: they follow the results.
         self.deferred: list[ChatMessage] = []
+        # Mid-conversation system text waiting for the next user message (`mid_system_as_user`).
+        self.carried: list[ContentPart] = []
+
+    def tool_result_content(self, block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
+        """The text of a tool result, and the images it carries."""
+        content = block.content
+        texts: list[str] = []
+        images: list[ContentPart] = []
+        if isinstance(content, str):
+            texts.append(content)
+        elif content:
+            for part in content:
+                texts.append(self.result_part_text(part, images))
+        text = "\n".join(texts)
+        if block.is_error:
+            text = f"Error: {text}" if text else "Error"
+        return text, images
+
+    def result_part_text(self, part: ToolResultPart, images: list[ContentPart]) -> str:
+        if isinstance(part, TextBlock):
+            return part.text
+        if isinstance(part, ImageBlock):
+            if not self.options.images:
+                self.options.omitted_images += 1
+                return IMAGE_OMITTED
+            images.append(_image_part(part))
+            return f"[image {len(images)} attached below]"
+        if isinstance(part, DocumentBlock):
+            converted = self.document(part)
+            return converted["text"] if converted["type"] == "text" else "[document attached]"
+        if isinstance(part, ToolReferenceBlock):
+            # The name the model was offered (a long MCP name is shortened), so it can call it.
+            return f"Tool {self.options.names.upstream(part.tool_name)} is now available."
+        return _search_result_text(part)
+
+    def document(self, block: DocumentBlock) -> ContentPart:
+        urls = self.profile.document_urls
+        if isinstance(block.source, URLSource) and not urls:
+            self.options.notes.append("a document given by URL was not sent: the provider takes no document URLs")
+        return _document_part(block, urls)
 
     def call_id(self, tool_use_id: str) -> str:
         base, _ = split_thought_signature(tool_use_id)
@@ -186,6 +204,7 @@ class _HistoryBuilder:
         )
         if message.role == "assistant":
             self.answer_pending({})
+            self.flush_carried()
             self.assistant(index, blocks)
         elif message.role == "system":
             self.system(blocks)
@@ -194,11 +213,26 @@ class _HistoryBuilder:
 
     def system(self, blocks: list[ContentBlock]) -> None:
         text = "\n\n".join(b.text for b in blocks if isinstance(b, TextBlock))
-        if self.profile.mid_system_as_user and self.out and not self.pending:
-            self.append_user([_text_part(f"<system>\n{text}\n</system>")])
+        if self.profile.mid_system_as_user and self.out:
+            self.fold_system(_text_part(f"<system>\n{text}\n</system>"))
             return
         message: ChatMessage = {"role": "system", "content": text}
         (self.deferred if self.pending else self.out).append(message)
+
+    def fold_system(self, part: TextPart) -> None:
+        """System text joins the user turn before it, or else waits for the next user message (chat
+        templates that refuse a second system message often refuse two user messages in a row too)."""
+        last = self.out[-1]
+        if last["role"] != "user" or self.pending:
+            self.carried.append(part)
+        elif isinstance(last["content"], str):
+            last["content"] = f"{last['content']}\n\n{part['text']}"
+        else:
+            last["content"].append(part)
+
+    def flush_carried(self) -> None:
+        if self.carried:
+            self.append_user([])
 
     def assistant(self, index: int, blocks: list[ContentBlock]) -> None:
         texts: list[str] = []
@@ -219,7 +253,10 @@ class _HistoryBuilder:
         message: AssistantMessage = {"role": "assistant", "content": "".join(texts) or None}
         if calls:
             message["tool_calls"] = calls
-            self.pending = [call["id"] for call in calls]
+            named = [call["id"] for call in calls]
+            for call, unique in zip(calls, self.unique_ids(named), strict=True):
+                call["id"] = unique
+            self.pending = [(key, call["id"]) for key, call in zip(named, calls, strict=True)]
         elif message["content"] is None:
             message["content"] = ""
         if self.profile.echo_reasoning_content and (reasoning or calls):
@@ -228,6 +265,19 @@ class _HistoryBuilder:
         if details and self.profile.reasoning_style == "openrouter":
             message["reasoning_details"] = details
         self.out.append(message)
+
+    def unique_ids(self, ids: list[str]) -> list[str]:
+        """Ids made unique within one message: a repeat gets a suffix (its result is matched in order)."""
+        seen: set[str] = set()
+        unique: list[str] = []
+        for call_id in ids:
+            candidate, n = call_id, 1
+            while candidate in seen:
+                n += 1
+                candidate = self.call_id(f"{call_id}_{n}")
+            seen.add(candidate)
+            unique.append(candidate)
+        return unique
 
     def tool_call(self, block: ToolUseBlock) -> ToolCall:
         _, signature = split_thought_signature(block.id)
@@ -251,13 +301,12 @@ class _HistoryBuilder:
             if not isinstance(block, ToolResultBlock):
                 parts.extend(self.user_part(block))
                 continue
-            text, images = _tool_result_content(block, self.options.images)
-            if not self.options.images and isinstance(block.content, list):
-                self.options.omitted_images += sum(isinstance(p, ImageBlock) for p in block.content)
+            text, images = self.tool_result_content(block)
             tool_images.extend(images)
             call_id = self.call_id(block.tool_use_id)
-            if call_id in self.pending and call_id not in results:
-                results[call_id] = text
+            slot = next((sent for key, sent in self.pending if key == call_id and sent not in results), None)
+            if slot is not None:
+                results[slot] = text
             else:
                 parts.append(_text_part(f"[result of tool call {block.tool_use_id}]\n{text}"))
         self.answer_pending(results)
@@ -265,19 +314,25 @@ class _HistoryBuilder:
             parts = [_text_part("Images returned by the tool calls above:"), *tool_images, *parts]
         if parts:
             self.append_user(parts)
+        elif not self.out or self.out[-1]["role"] == "assistant":
+            # An empty turn (a lone empty text block): an assistant message must not come first or
+            # follow another one.
+            self.append_user([_text_part(EMPTY_USER_TURN)])
 
     def answer_pending(self, results: dict[str, str]) -> None:
         """One tool message per call of the last assistant turn, in the order the calls were made."""
-        missing = [call_id for call_id in self.pending if call_id not in results]
+        missing = [call_id for _, call_id in self.pending if call_id not in results]
         if missing:
             self.options.notes.append(f"answered {len(missing)} tool call(s) that had no result")
-        for call_id in self.pending:
+        for _, call_id in self.pending:
             self.out.append({"role": "tool", "tool_call_id": call_id, "content": results.get(call_id, NO_RESULT)})
         self.pending = []
         self.out.extend(self.deferred)
         self.deferred = []
 
     def append_user(self, parts: list[ContentPart]) -> None:
+        if self.carried:
+            parts, self.carried = [*self.carried, *parts], []
         last = self.out[-1] if self.out else None
         texts = [p["text"] for p in parts if p["type"] == "text"]
         if self.profile.no_user_after_tool and last is not None and last["role"] == "tool" and len(texts) == len(parts):
@@ -294,7 +349,7 @@ class _HistoryBuilder:
                 return [_text_part(IMAGE_OMITTED)]
             return [_image_part(block)]
         if isinstance(block, DocumentBlock):
-            return [_document_part(block)]
+            return [self.document(block)]
         if isinstance(block, SearchResultBlock):
             return [_text_part(_search_result_text(block))]
         # thinking, redacted thinking or a tool_use in a user turn: nothing the upstream can use.
@@ -306,4 +361,5 @@ def convert_history(messages: Sequence[Message], options: HistoryOptions) -> lis
     for index, message in enumerate(messages):
         builder.add(index, message)
     builder.answer_pending({})
+    builder.flush_carried()
     return builder.out

@@ -17,6 +17,7 @@ from provider_proxy.conversion.messages import (
     loaded_tool_names,
     text_of,
 )
+from provider_proxy.conversion.text_tools import TextTools
 from provider_proxy.conversion.tools import ToolNames, ensure_object_schema, gemini_schema
 from provider_proxy.errors import TargetUnfit
 from provider_proxy.models.anthropic import (
@@ -44,6 +45,8 @@ class Translation:
     names: ToolNames
     stop_sequences: tuple[str, ...]
     notes: tuple[str, ...]
+    # The offered tools, when tool calls written as text are recovered (`text_tool_calls`).
+    text_tools: TextTools | None = None
 
 
 def to_openai(request: MessagesRequest, route: Route) -> Translation:
@@ -61,7 +64,10 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
     if history.omitted_images:
         notes.append(f"left out {history.omitted_images} image(s): {route.label} cannot see images")
     system = _system_text(request.system)
-    if system:
+    if system and profile.mid_system_as_user and messages and messages[0]["role"] == "system":
+        # A role-"system" message first in the history joins the system prompt: one system message.
+        messages[0] = {"role": "system", "content": f"{system}\n\n{messages[0]['content']}"}
+    elif system:
         messages.insert(0, {"role": "system", "content": system})
 
     body: ChatRequest = {"model": route.model, "messages": messages}
@@ -79,7 +85,7 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         body["top_p"] = request.top_p
     if request.top_k is not None and profile.supports_top_k:
         body["top_k"] = request.top_k
-    stops = _stop_sequences(request.stop_sequences, profile, restricted, notes)
+    stops = _stop_sequences(request.stop_sequences, profile.stop_limit(route.facts), restricted, notes)
     if stops:
         body["stop"] = stops
     if request.metadata and request.metadata.user_id and profile.supports_user:
@@ -91,7 +97,25 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         body["stream"] = True
         if profile.stream_usage:
             body["stream_options"] = {"include_usage": True}
-    return Translation(body, names, tuple(request.stop_sequences or ()), tuple(notes))
+    text_tools = _text_tools(body) if profile.text_tool_calls else None
+    return Translation(body, names, tuple(request.stop_sequences or ()), tuple(notes), text_tools)
+
+
+def _text_tools(body: ChatRequest) -> TextTools | None:
+    """Offered tool -> its string parameters, for recovering calls the model writes as text."""
+    tools = body.get("tools")
+    if not tools:
+        return None
+    return {tool["function"]["name"]: _string_parameters(tool["function"]["parameters"]) for tool in tools}
+
+
+def _string_parameters(schema: dict[str, Any]) -> frozenset[str]:
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return frozenset()
+    return frozenset(
+        name for name, spec in properties.items() if isinstance(spec, dict) and spec.get("type") == "string"
+    )
 
 
 def _system_text(system: str | list[TextBlock] | None) -> str:
@@ -104,13 +128,12 @@ def _system_text(system: str | list[TextBlock] | None) -> str:
     return text_of([block for block in system if not block.text.startswith(_BILLING_HEADER)])
 
 
-def _stop_sequences(stops: list[str] | None, profile: ProviderProfile, restricted: bool, notes: list[str]) -> list[str]:
+def _stop_sequences(stops: list[str] | None, limit: int | None, restricted: bool, notes: list[str]) -> list[str]:
     if not stops:
         return []
     if restricted:
         notes.append("dropped stop_sequences: the upstream model does not accept `stop`")
         return []
-    limit = profile.max_stop_sequences
     if limit is not None and len(stops) > limit:
         notes.append(f"kept the first {limit} of {len(stops)} stop sequences (provider limit)")
         return stops[:limit]
@@ -157,9 +180,11 @@ def _add_tools(body: ChatRequest, request: MessagesRequest, route: Route, names:
             continue
         if tool.defer_loading and tool.name not in loaded:
             continue
-        function: Function = {"name": names.upstream(tool.name), "parameters": _tool_parameters(tool, profile)}
-        if tool.description:
-            function["description"] = tool.description
+        name = names.upstream(tool.name)
+        function: Function = {"name": name, "parameters": _tool_parameters(tool, profile)}
+        description = _description(tool) if name != tool.name else tool.description
+        if description:
+            function["description"] = description
         tools.append({"type": "function", "function": function})
     if not tools:
         return
@@ -173,7 +198,8 @@ def _add_tools(body: ChatRequest, request: MessagesRequest, route: Route, names:
         )
     body["tools"] = tools
     offered = {t["function"]["name"] for t in tools}
-    choice = _tool_choice(request.tool_choice, names, offered)
+    server_tools = {tool.name for tool in request.tools if not tool.is_client_tool}
+    choice = _tool_choice(request.tool_choice, names, offered, server_tools, notes)
     if choice is not None:
         body["tool_choice"] = choice
     tool_choice = request.tool_choice
@@ -181,7 +207,15 @@ def _add_tools(body: ChatRequest, request: MessagesRequest, route: Route, names:
         body["parallel_tool_calls"] = False
 
 
-def _tool_choice(choice: ToolChoice | None, names: ToolNames, offered: set[str]) -> UpstreamToolChoice | None:
+def _description(tool: Tool) -> str:
+    """A shortened tool keeps its full name in its description: the model may know it by that name."""
+    original = f"(Full tool name: {tool.name})"
+    return f"{tool.description}\n\n{original}" if tool.description else original
+
+
+def _tool_choice(
+    choice: ToolChoice | None, names: ToolNames, offered: set[str], server_tools: set[str], notes: list[str]
+) -> UpstreamToolChoice | None:
     if choice is None:
         return None
     match choice.type:
@@ -190,6 +224,10 @@ def _tool_choice(choice: ToolChoice | None, names: ToolNames, offered: set[str])
         case "tool":
             if not choice.name:
                 return None
+            if choice.name in server_tools:
+                # The server tool is not offered upstream; forcing some other tool would be wrong.
+                notes.append(f"tool_choice named server tool {choice.name!r}, which is left out: sent auto")
+                return "auto"
             name = names.upstream(choice.name)
             return {"type": "function", "function": {"name": name}} if name in offered else "required"
         case "auto" | "none":

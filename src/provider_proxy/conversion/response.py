@@ -18,6 +18,7 @@ from provider_proxy.conversion.signatures import (
     id_with_thought_signature,
     thinking_signature,
 )
+from provider_proxy.conversion.text_tools import TextCall, recover_calls
 from provider_proxy.errors import UpstreamError
 from provider_proxy.models.anthropic_output import ContentBlock, Message, StopReason, ToolUseContent, Usage
 from provider_proxy.models.openai import ChatCompletion, Choice, ToolCall
@@ -125,10 +126,19 @@ def split_think_tags(text: str) -> tuple[str | None, str]:
     return found.group(1).strip(), text[found.end() :]
 
 
-def tool_use_block(call: ToolCall, translation: Translation) -> ToolUseContent:
+def unique_call_id(call_id: str | None, seen: set[str]) -> str:
+    """The provider's id, or a fresh one when it sent none or repeated one within the answer (local
+    servers number calls `call_0`...): ids go back in the history and must pair calls with results."""
+    if not call_id or call_id in seen:
+        call_id = tool_use_id()
+    seen.add(call_id)
+    return call_id
+
+
+def tool_use_block(call: ToolCall, translation: Translation, seen: set[str]) -> ToolUseContent:
     function = call.function
     name = translation.names.original(function.name or "") if function else ""
-    call_id = call.id or tool_use_id()
+    call_id = unique_call_id(call.id, seen)
     call_id = id_with_thought_signature(call_id, google_thought_signature(call.extra_content))
     return {
         "type": "tool_use",
@@ -168,15 +178,39 @@ def content_blocks(choice: Choice, translation: Translation) -> list[ContentBloc
     if reasoning is None:
         reasoning, text = split_think_tags(text)
     blocks: list[ContentBlock] = []
+    seen: set[str] = set()
     if reasoning:
         signature = thinking_signature(message.reasoning_details)
         blocks.append({"type": "thinking", "thinking": reasoning, "signature": signature})
-    if text:
+    if text and translation.text_tools:
+        blocks.extend(_text_and_calls(text, translation, seen))
+    elif text:
         blocks.append({"type": "text", "text": text})
     elif message.refusal:
         blocks.append({"type": "text", "text": message.refusal})
-    blocks.extend(tool_use_block(call, translation) for call in message.tool_calls or ())
+    blocks.extend(tool_use_block(call, translation, seen) for call in message.tool_calls or ())
     return blocks
+
+
+def _text_and_calls(text: str, translation: Translation, seen: set[str]) -> list[ContentBlock]:
+    """Content with the tool calls a local model wrote as text recovered (`conversion.text_tools`)."""
+    assert translation.text_tools is not None
+    blocks: list[ContentBlock] = []
+    texts: list[str] = []
+    for piece in [*recover_calls(text, translation.text_tools), None]:
+        if isinstance(piece, str):
+            texts.append(piece)
+            continue
+        if texts:
+            blocks.append({"type": "text", "text": "".join(texts)})
+            texts = []
+        if isinstance(piece, TextCall):
+            blocks.append(text_call_block(piece, translation, unique_call_id(None, seen)))
+    return blocks
+
+
+def text_call_block(call: TextCall, translation: Translation, call_id: str) -> ToolUseContent:
+    return {"type": "tool_use", "id": call_id, "name": translation.names.original(call.name), "input": call.arguments}
 
 
 def estimate_output_tokens(blocks: list[ContentBlock]) -> int:

@@ -34,7 +34,7 @@ from provider_proxy.conversion.response import (
     message_id,
     stop_reason,
     thinking_from_parts,
-    tool_use_id,
+    unique_call_id,
     usage_fields,
 )
 from provider_proxy.conversion.signatures import (
@@ -43,6 +43,7 @@ from provider_proxy.conversion.signatures import (
     thinking_signature,
 )
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind, ThinkTags
+from provider_proxy.conversion.text_tools import Piece, TextCall, TextToolCalls
 from provider_proxy.errors import ProxyError, UpstreamError, error_payload, from_upstream_status
 from provider_proxy.models.anthropic_output import (
     BlockDelta,
@@ -140,6 +141,11 @@ class StreamTranslator:
         self._next_index = 0
         self._calls: dict[int, PendingCall] = {}
         self._tags = ThinkTags()
+        # Tool calls written as text, recovered from the content (None: not for this request).
+        tools = translation.text_tools
+        self._text_calls = TextToolCalls(tools) if tools else None
+        # Ids of the tool_use blocks sent, so that a repeated upstream id is replaced.
+        self._ids: set[str] = set()
         self._reasoning_details: list[object] = []
         self._finish_reason: str | None = None
         self._upstream_stop: str | int | None = None
@@ -232,8 +238,7 @@ class StreamTranslator:
                 "the provider may have hit its context limit or dropped the request",
                 status=502,
             )
-        for kind, text in self._tags.flush():
-            self._content(kind, text)
+        self._end_content()
         self._close()
         for index in sorted(self._calls):
             if not self._calls[index].done:
@@ -295,7 +300,9 @@ class StreamTranslator:
     def _choice(self, choice: ChunkChoice) -> None:
         self._parts(choice)
         block = self._block
-        self._plain_text = block is not None and block.kind is BlockKind.TEXT and self._tags.passthrough
+        self._plain_text = (
+            block is not None and block.kind is BlockKind.TEXT and self._tags.passthrough and self._text_calls is None
+        )
         if choice.finish_reason:
             if choice.finish_reason == "error":
                 raise UpstreamError("api_error", "Upstream provider ended the completion with an error", status=502)
@@ -319,14 +326,45 @@ class StreamTranslator:
             content = content_text(content)
         if content:
             for kind, text in self._tags.feed(content):
-                self._content(kind, text)
+                self._text(kind, text)
         if delta.refusal:
             self._content(BlockKind.TEXT, delta.refusal)
         if delta.tool_calls:
-            for kind, text in self._tags.flush():
-                self._content(kind, text)
+            self._end_content()
             for call in delta.tool_calls:
                 self._tool_delta(call)
+
+    def _text(self, kind: BlockKind, text: str) -> None:
+        """Content text, through the recovery of tool calls written as text when it is on."""
+        parser = self._text_calls
+        if parser is None or kind is not BlockKind.TEXT:
+            self._content(kind, text)
+        else:
+            self._pieces(parser.feed(text))
+
+    def _end_content(self) -> None:
+        """What the content parsers hold, when the content ends (the stream ends or tool calls begin)."""
+        for kind, text in self._tags.flush():
+            self._text(kind, text)
+        if self._text_calls is not None:
+            self._pieces(self._text_calls.flush())
+
+    def _pieces(self, pieces: list[Piece]) -> None:
+        for piece in pieces:
+            if isinstance(piece, TextCall):
+                self._text_call(piece)
+            else:
+                self._content(BlockKind.TEXT, piece)
+
+    def _text_call(self, call: TextCall) -> None:
+        """A whole call recovered from text: its own block, opened and closed at once. Its index is
+        negative, apart from the upstream's tool-call indexes."""
+        index = min(0, *self._calls) - 1 if self._calls else -1
+        pending = PendingCall(name=call.name, unsent=[orjson.dumps(call.arguments).decode()])
+        self._calls[index] = pending
+        self._close()
+        self._open_call(index)
+        self._close()
 
     def _content(self, kind: BlockKind, text: str) -> None:
         block = self._block
@@ -403,7 +441,7 @@ class StreamTranslator:
 
     def _open_call(self, index: int) -> None:
         call = self._calls[index]
-        call_id = id_with_thought_signature(call.id or tool_use_id(), call.thought_signature)
+        call_id = id_with_thought_signature(unique_call_id(call.id, self._ids), call.thought_signature)
         name = self._translation.names.original(call.name or "")
         self._open(BlockKind.TOOL_USE, {"type": "tool_use", "id": call_id, "name": name, "input": {}}, index)
         self._flush_call(call)
@@ -426,9 +464,10 @@ class StreamTranslator:
         for index, pending in self._calls.items():
             if call.id and pending.id == call.id:
                 return index
-        if call.id or not self._calls:
-            return max(self._calls, default=-1) + 1
-        return max(self._calls)
+        last = max(self._calls, default=-1)  # calls recovered from text have negative indexes
+        if call.id or last < 0:
+            return max(last, -1) + 1
+        return last
 
     def _message_delta(self) -> MessageDeltaEvent:
         has_tools = bool(self._calls)

@@ -53,6 +53,8 @@ class ModelFacts:
     reasoning: bool | None = None
     # OpenAI's reasoning models: `max_completion_tokens`, and no `temperature`, `top_p` or `stop`.
     openai_reasoning: bool = False
+    # The name is one of OpenAI's models (OpenAI's API rules apply wherever it is served from OpenAI).
+    openai_model: bool = False
     # False for models that reject `parallel_tool_calls` (OpenAI's o-series).
     parallel_tool_calls: bool = True
     # The exact tokenizer for count_tokens; None: the calibrated estimate.
@@ -73,22 +75,25 @@ class _Rules:
 
     reasoning: bool | None = None
     openai_reasoning: bool = False
+    openai_model: bool = False
     parallel_tool_calls: bool = True
     tokenizer: Encoding | None = None
 
 
 _O200K: Final = "o200k_base"
 _CL100K: Final = "cl100k_base"
-_O_SERIES: Final = _Rules(reasoning=True, openai_reasoning=True, parallel_tool_calls=False, tokenizer=_O200K)
+_O_SERIES: Final = _Rules(
+    reasoning=True, openai_reasoning=True, openai_model=True, parallel_tool_calls=False, tokenizer=_O200K
+)
 
 # (pattern on the normalised name, rules), first match wins.
 _TABLE: Final[tuple[tuple[str, _Rules], ...]] = (
-    (r"^(chatgpt-4o|gpt-4o|gpt-4\.1|gpt-4\.5|codex-)", _Rules(tokenizer=_O200K)),
-    (r"^(gpt-4|gpt-3\.5|gpt-35)", _Rules(tokenizer=_CL100K)),
-    (r"^gpt-5-chat", _Rules(tokenizer=_O200K)),
-    (r"^gpt-5", _Rules(reasoning=True, openai_reasoning=True, tokenizer=_O200K)),
+    (r"^(chatgpt-4o|gpt-4o|gpt-4\.1|gpt-4\.5|codex-)", _Rules(openai_model=True, tokenizer=_O200K)),
+    (r"^(gpt-4|gpt-3\.5|gpt-35)", _Rules(openai_model=True, tokenizer=_CL100K)),
+    (r"^gpt-5-chat", _Rules(openai_model=True, tokenizer=_O200K)),
+    (r"^gpt-5", _Rules(reasoning=True, openai_reasoning=True, openai_model=True, tokenizer=_O200K)),
     (r"^o1-mini|^o[134]($|-)", _O_SERIES),
-    (r"^o\d", _Rules(reasoning=True, openai_reasoning=True, parallel_tool_calls=False)),
+    (r"^o\d", _Rules(reasoning=True, openai_reasoning=True, openai_model=True, parallel_tool_calls=False)),
     (r"^gpt-oss", _Rules(reasoning=True, tokenizer=_O200K)),
     (r"deepseek-v4", _Rules(reasoning=True)),
     (r"gemini-(2\.5|[3-9])", _Rules(reasoning=True)),
@@ -126,6 +131,7 @@ def model_facts(model: str, provider_kind: str | None = None) -> ModelFacts:
         return ModelFacts(
             reasoning=rules.reasoning,
             openai_reasoning=rules.openai_reasoning,
+            openai_model=rules.openai_model,
             parallel_tool_calls=rules.parallel_tool_calls,
             tokenizer=rules.tokenizer,
         )
@@ -138,6 +144,7 @@ def model_facts(model: str, provider_kind: str | None = None) -> ModelFacts:
         thinking=entry.thinking,
         reasoning=rules.reasoning,
         openai_reasoning=rules.openai_reasoning,
+        openai_model=rules.openai_model,
         parallel_tool_calls=rules.parallel_tool_calls,
         tokenizer=rules.tokenizer,
         prices=_prices(entry),

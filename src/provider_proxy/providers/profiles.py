@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from provider_proxy.providers.model_facts import ModelFacts
 
 ReasoningStyle = Literal["none", "effort", "openrouter"]
+OPENAI_MAX_STOP_SEQUENCES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,25 +32,37 @@ class ProviderProfile:
     # every model); otherwise only for models known to take it.
     reasoning_any_model: bool = False
     # The provider enforces OpenAI's rules for its reasoning models (`max_completion_tokens`; no
-    # `temperature`, `top_p`, `stop` or, for the o-series, `parallel_tool_calls`).
+    # `temperature`, `top_p`, `stop` or, for the o-series, `parallel_tool_calls`) and at most 4 stop
+    # sequences for every model.
     openai_parameter_rules: bool = False
+    # The same rules for the models whose names are OpenAI's (`gpt-5`, `o3`, `openai/gpt-4.1`): an
+    # endpoint of unknown kind that serves them is most likely OpenAI or a gateway in front of it.
+    openai_rules_by_model_name: bool = False
     # The provider wants the reasoning text back on assistant turns (DeepSeek thinking-mode tool loops).
     echo_reasoning_content: bool = False
     supports_top_k: bool = False
     supports_user: bool = True
     supports_parallel_tool_calls: bool = True
     max_stop_sequences: int | None = None
+    # Takes a PDF by URL as a `file` part whose `file_data` is the URL (OpenRouter); elsewhere such a
+    # document is left out with a note (OpenAI's `file` part takes base64 data or an uploaded file id).
+    document_urls: bool = False
     # "alnum9": tool call ids must be 9 ASCII letters or digits (Mistral).
     tool_call_id_style: Literal["any", "alnum9"] = "any"
     # "gemini": strip JSON-schema keywords the Gemini OpenAI endpoint rejects.
     schema_dialect: Literal["full", "gemini"] = "full"
-    # Turn role-"system" messages that sit mid-conversation into user messages.
+    # Fold role-"system" messages that sit mid-conversation into the neighbouring user message (as
+    # `<system>...</system>` text); one that opens the history joins the system prompt.
     mid_system_as_user: bool = False
     # The provider rejects a user message right after tool messages (Mistral): the text joins the
     # last tool message instead.
     no_user_after_tool: bool = False
     # Tool calls carry a thought signature that must be echoed back (Gemini 3).
     thought_signatures: bool = False
+    # Local models whose server lacks a tool parser for them answer tool calls as text
+    # (`<tool_call>{...}</tool_call>`, `<function=NAME>...</function>`, a bare JSON call): when the
+    # request offered tools, such text becomes tool_use blocks (`conversion.text_tools`).
+    text_tool_calls: bool = False
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def accepts_reasoning(self, facts: ModelFacts) -> bool:
@@ -57,28 +70,43 @@ class ProviderProfile:
             return False
         return facts.reasoning if facts.reasoning is not None else self.reasoning_any_model
 
+    def openai_rules(self, facts: ModelFacts) -> bool:
+        """OpenAI's parameter rules apply to this model at this provider."""
+        return self.openai_parameter_rules or (self.openai_rules_by_model_name and facts.openai_model)
+
     def restricts_sampling(self, facts: ModelFacts) -> bool:
         """`max_completion_tokens` instead of `max_tokens`, and no temperature, top_p or stop."""
-        return self.openai_parameter_rules and facts.openai_reasoning
+        return facts.openai_reasoning and self.openai_rules(facts)
 
     def rejects_parallel_tool_calls(self, facts: ModelFacts) -> bool:
         if not self.supports_parallel_tool_calls:
             return True
-        return self.openai_parameter_rules and not facts.parallel_tool_calls
+        return not facts.parallel_tool_calls and self.openai_rules(facts)
+
+    def stop_limit(self, facts: ModelFacts) -> int | None:
+        """The most stop sequences the provider takes (OpenAI: 4); None when unknown."""
+        if self.max_stop_sequences is not None:
+            return self.max_stop_sequences
+        return OPENAI_MAX_STOP_SEQUENCES if self.openai_rules(facts) else None
 
 
 # Flags a provider in the config file may override one by one (`[providers.x.profile]`).
 OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {"kind", "extra_headers"}
 
 _OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
+_LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True, text_tool_calls=True)
 
 PROFILES: dict[str, ProviderProfile] = {
-    "generic": ProviderProfile(kind="generic"),
+    "generic": ProviderProfile(kind="generic", openai_rules_by_model_name=True),
     "openai": _OPENAI,
     # Azure OpenAI serves the same models; only the key travels in an `api-key` header.
     "azure": replace(_OPENAI, kind="azure", auth_header="api-key"),
     "openrouter": ProviderProfile(
-        kind="openrouter", reasoning_style="openrouter", reasoning_any_model=True, supports_top_k=True
+        kind="openrouter",
+        reasoning_style="openrouter",
+        reasoning_any_model=True,
+        supports_top_k=True,
+        document_urls=True,
     ),
     "deepseek": ProviderProfile(
         kind="deepseek",
@@ -108,10 +136,12 @@ PROFILES: dict[str, ProviderProfile] = {
     ),
     "xai": ProviderProfile(kind="xai", reasoning_style="effort"),
     "together": ProviderProfile(kind="together", supports_top_k=True),
-    "ollama": ProviderProfile(kind="ollama", supports_top_k=False),
-    "vllm": ProviderProfile(kind="vllm", echo_reasoning_content=False, supports_top_k=True),
-    "llamacpp": ProviderProfile(kind="llamacpp", supports_top_k=True),
-    "lmstudio": ProviderProfile(kind="lmstudio", supports_top_k=True),
+    # Local servers run the model's own chat template, and many (Gemma, some Qwen builds) refuse a
+    # system message after the first; models they serve may write tool calls as text.
+    "ollama": _LOCAL,
+    "vllm": replace(_LOCAL, kind="vllm", supports_top_k=True),
+    "llamacpp": replace(_LOCAL, kind="llamacpp", supports_top_k=True),
+    "lmstudio": replace(_LOCAL, kind="lmstudio", supports_top_k=True),
 }
 
 # Host suffix (or port, for local servers) -> profile name, used when the config names none.
