@@ -60,4 +60,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # whatever HOST and PORT an --env-file passes (.env.example has HOST=127.0.0.1, which would make
 # the published port unreachable). Publish it elsewhere with -p 9000:8082.
 ENTRYPOINT ["provider-proxy"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8082"]
+# Inside a container the proxy must listen on every interface (--allow-open: without PROXY_API_KEY it
+# would refuse to); who reaches it is decided by how the port is published. Without PROXY_API_KEY,
+# publish it on 127.0.0.1 only (-p 127.0.0.1:8082:8082).
+CMD ["serve", "--host", "0.0.0.0", "--port", "8082", "--allow-open"]

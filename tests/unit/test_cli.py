@@ -136,3 +136,12 @@ def test_code_print_env_tells_claude_code_the_smallest_main_window(tmp_path: Pat
     plain = runner.invoke(app, ["code", "--print-env", "--env-file", str(env)])
     assert "export CLAUDE_CODE_AUTO_COMPACT_WINDOW=128000" in plain.output
     assert "PCT_OVERRIDE" not in plain.output
+
+
+def test_serve_refuses_to_listen_beyond_loopback_without_a_client_key(tmp_path: Path) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text("OPENAI_API_KEY=sk-test-servekey-0123456789\nHOST=0.0.0.0\n")
+    result = runner.invoke(app, ["serve", "--env-file", str(env)])
+    assert result.exit_code == 2
+    assert "HOST=0.0.0.0 would let anyone who reaches the port spend your provider credit" in result.output
+    assert "--allow-open" in result.output

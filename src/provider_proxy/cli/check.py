@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from provider_proxy.api.body import decode_request
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.proxy_config import ProxyConfig, build_config, split_target
-from provider_proxy.config.settings import Settings
+from provider_proxy.config.settings import LOOPBACK, Settings
 from provider_proxy.errors import UpstreamError
 from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.services.routing import RequestTraits, Router, is_subagent
@@ -19,7 +19,7 @@ from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
 
 _LOCAL_KINDS = frozenset({"ollama", "lmstudio", "vllm", "llamacpp"})
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_LOOPBACK = LOOPBACK
 # The keys .env.example ships with (your-provider-key, your-openrouter-key, ...).
 _PLACEHOLDER = re.compile(r"your-[a-z0-9-]*key", re.IGNORECASE)
 _OTHER_MODEL = "any-other-model-name"

@@ -51,14 +51,27 @@ def serve(
     config: ConfigOption = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING or ERROR (LOG_LEVEL).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (WORKERS).")] = None,
+    allow_open: Annotated[
+        bool | None,
+        typer.Option("--allow-open", help="Listen beyond loopback without PROXY_API_KEY (ALLOW_OPEN)."),
+    ] = None,
     env_file: EnvFileOption = Path(".env"),
 ) -> None:
     """Run the proxy."""
     from provider_proxy.cli.check import startup_warnings
     from provider_proxy.server import run
 
-    settings = _settings(env_file, host=host, port=port, config_file=config, log_level=log_level, workers=workers)
+    settings = _settings(
+        env_file,
+        host=host,
+        port=port,
+        config_file=config,
+        log_level=log_level,
+        workers=workers,
+        allow_open=allow_open,
+    )
     with _config_errors():
+        settings.check_open()
         for warning in startup_warnings(settings):
             typer.secho(f"warning: {warning}", fg="yellow", err=True)
         run(settings)

@@ -8,7 +8,7 @@ file (`CONFIG_FILE`, see `config.proxy_config`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from provider_proxy.config.urls import base_url_problem
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class ConfigError(Exception):
@@ -66,6 +67,8 @@ class Settings(BaseSettings):
 
     # When set, clients must present it as x-api-key or a Bearer token.
     proxy_api_key: SecretStr | None = None
+    # Listen beyond loopback without PROXY_API_KEY (something in front controls who gets in).
+    allow_open: bool = False
     config_file: Path | None = None
 
     # Usage tracking (services.usage): one record per /v1/messages request, in SQLite under DATA_DIR
@@ -89,6 +92,19 @@ class Settings(BaseSettings):
     @property
     def sonnet_model(self) -> str:
         return self.middle_model or self.big_model
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host in LOOPBACK
+
+    def check_open(self) -> None:
+        """Refuse to serve beyond this machine with no client key, unless told it is on purpose."""
+        if self.proxy_api_key is None and not self.loopback_only and not self.allow_open:
+            raise ConfigError(
+                f"HOST={self.host} would let anyone who reaches the port spend your provider credit: set "
+                "PROXY_API_KEY (clients send it as x-api-key or ANTHROPIC_AUTH_TOKEN), listen on 127.0.0.1, "
+                "or pass --allow-open (ALLOW_OPEN=true) when something in front of the proxy controls access"
+            )
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
