@@ -3,6 +3,7 @@
 The tree is deliberately flat:
 
     ProxyError                  carries the Anthropic error type, HTTP status and a message
+      UnsafeModelName           a model name that would leave its place in the upstream URL
       UpstreamError             the provider answered with an error status, or not at all
 
 Anything raised inside the proxy ends up as one `error_payload`, so a client always sees
@@ -55,6 +56,23 @@ class ProxyError(Exception):
 
 def invalid_request(message: str) -> ProxyError:
     return ProxyError("invalid_request_error", message)
+
+
+class UnsafeModelName(ProxyError):
+    """A requested model name that cannot go into an upstream URL path as one segment (Azure puts the
+    deployment there): `../`, `?`, `#`, `/` or a percent sign would let a client steer the proxy's key to
+    another path of the provider. Refused with a 400 before anything is sent."""
+
+    def __init__(self, model: str) -> None:
+        shown = model if len(model) <= _MODEL_SHOWN else model[:_MODEL_SHOWN] + "..."
+        super().__init__(
+            "invalid_request_error",
+            f"model: {shown!r} cannot name a deployment of this provider: the name goes into the URL path and "
+            "must be one path segment of letters, digits, '-', '_', '.' and '~' (and not '.' or '..')",
+        )
+
+
+_MODEL_SHOWN: Final = 200
 
 
 class UpstreamError(ProxyError):

@@ -39,6 +39,8 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: bytes
+    # The request target as sent, percent-encoding and query included.
+    raw_path: str = ""
 
     @property
     def json(self) -> Any:
@@ -131,6 +133,7 @@ class FakeUpstream:
             query=request.query_string,
             headers=dict(request.headers),
             body=await request.read(),
+            raw_path=request.raw_path,
         )
         self.requests.append(recorded)
         reply = self.replies.popleft() if self.replies else self.script(recorded)
