@@ -24,9 +24,10 @@ class Recorder:
         self.writer = writer
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Recorder:
+    def from_settings(cls, settings: Settings, known_models: frozenset[str] = frozenset()) -> Recorder:
+        """`known_models`: the configured model names the metrics keep as label values."""
         writer = UsageWriter(store_from_settings(settings)) if settings.usage_tracking else None
-        return cls(ProxyMetrics(), writer)
+        return cls(ProxyMetrics(known_models), writer)
 
     def sending(self, record: RequestRecord) -> None:
         """The response is about to be sent (a stream starts now)."""
