@@ -95,6 +95,26 @@ class UpstreamError(ProxyError):
         self.retryable = retryable
 
 
+# How deep client JSON may nest: orjson, which writes the upstream request, stops at this depth (and
+# msgspec and Python's recursion near 1,000). Deeper JSON is the client's error, never an internal one.
+JSON_DEPTH_LIMIT: Final = 254
+
+
+def too_deeply_nested() -> ProxyError:
+    return invalid_request(
+        f"Request JSON is nested too deeply: the proxy takes at most {JSON_DEPTH_LIMIT} levels of nesting "
+        "(look at the tools' input_schema and the tool_use inputs)"
+    )
+
+
+def is_nesting_error(exc: BaseException) -> bool:
+    """A failure that nesting beyond `JSON_DEPTH_LIMIT` causes: Python's or msgspec's recursion limit,
+    or orjson refusing to write."""
+    return isinstance(exc, RecursionError) or (
+        isinstance(exc, orjson.JSONEncodeError) and "Recursion limit" in str(exc)
+    )
+
+
 def internal_error(request_id: str) -> ProxyError:
     """What a client sees when the proxy itself failed; the traceback is in the log under `request_id`."""
     return ProxyError("api_error", f"Internal proxy error; see the proxy log for {request_id}")
