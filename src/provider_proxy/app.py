@@ -97,7 +97,7 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyAp
         router=Router(config),
         upstream=upstream,
         dispatcher=Dispatcher(upstream, settings),
-        recorder=Recorder.from_settings(settings),
+        recorder=Recorder.from_settings(settings, config.model_names),
         tokens=TokenCounter(),
     )
 

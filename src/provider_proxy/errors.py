@@ -3,6 +3,7 @@
 The tree is deliberately flat:
 
     ProxyError                  carries the Anthropic error type, HTTP status and a message
+      UnsafeModelName           a model name that would leave its place in the upstream URL
       UpstreamError             the provider answered with an error status, or not at all
 
 Anything raised inside the proxy ends up as one `error_payload`, so a client always sees
@@ -57,6 +58,23 @@ def invalid_request(message: str) -> ProxyError:
     return ProxyError("invalid_request_error", message)
 
 
+class UnsafeModelName(ProxyError):
+    """A requested model name that cannot go into an upstream URL path as one segment (Azure puts the
+    deployment there): `../`, `?`, `#`, `/` or a percent sign would let a client steer the proxy's key to
+    another path of the provider. Refused with a 400 before anything is sent."""
+
+    def __init__(self, model: str) -> None:
+        shown = model if len(model) <= _MODEL_SHOWN else model[:_MODEL_SHOWN] + "..."
+        super().__init__(
+            "invalid_request_error",
+            f"model: {shown!r} cannot name a deployment of this provider: the name goes into the URL path and "
+            "must be one path segment of letters, digits, '-', '_', '.' and '~' (and not '.' or '..')",
+        )
+
+
+_MODEL_SHOWN: Final = 200
+
+
 class UpstreamError(ProxyError):
     """The provider failed: an error status, a broken body, a timeout or a refused connection.
 
@@ -75,6 +93,26 @@ class UpstreamError(ProxyError):
     ) -> None:
         super().__init__(error_type, message, status=status, headers=headers)
         self.retryable = retryable
+
+
+# How deep client JSON may nest: orjson, which writes the upstream request, stops at this depth (and
+# msgspec and Python's recursion near 1,000). Deeper JSON is the client's error, never an internal one.
+JSON_DEPTH_LIMIT: Final = 254
+
+
+def too_deeply_nested() -> ProxyError:
+    return invalid_request(
+        f"Request JSON is nested too deeply: the proxy takes at most {JSON_DEPTH_LIMIT} levels of nesting "
+        "(look at the tools' input_schema and the tool_use inputs)"
+    )
+
+
+def is_nesting_error(exc: BaseException) -> bool:
+    """A failure that nesting beyond `JSON_DEPTH_LIMIT` causes: Python's or msgspec's recursion limit,
+    or orjson refusing to write."""
+    return isinstance(exc, RecursionError) or (
+        isinstance(exc, orjson.JSONEncodeError) and "Recursion limit" in str(exc)
+    )
 
 
 def internal_error(request_id: str) -> ProxyError:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from provider_proxy.app import create_app
 from provider_proxy.config.settings import Settings
+from provider_proxy.services.metrics import MAX_CLAUDE_NAMES
 from tests.support.fake_upstream import FakeUpstream, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
 
@@ -72,3 +75,33 @@ def test_the_usage_backlog_and_records_not_written_are_exposed(proxy: ProxyServe
     found = samples(proxy)
     assert found["proxy_usage_backlog", frozenset()] >= 0
     assert found["proxy_usage_not_written", frozenset()] == 0
+
+
+def test_model_names_from_clients_fold_into_one_label_value(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[routes]]\nmatch = "team-model"\nmodel = "routed-model"\n')
+    proxy = start_proxy(config_file=str(config))
+    names = ["claude-sonnet-4-6"]
+    names += [f"random-{secrets.token_hex(6)}" for _ in range(1_400)]
+    names += [f"claude-opus-{secrets.token_hex(4)}x" for _ in range(300)]
+    names += [f"claude-haiku-4-5-{20250000 + day}" for day in range(300)]
+    names += ["team-model", "claude-sonnet-4-6", "claude-sonnet-4-7"]
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        for name in names:
+            assert client.post("/v1/messages", json={**BODY, "model": name}).status_code == 200
+    found = samples(proxy)
+    series = {key for key in found if key[0].startswith("proxy_")}
+    assert len(series) < 200 + MAX_CLAUDE_NAMES, f"{len(series)} series"
+    requests = {
+        dict(labels)["model"]: value for (name, labels), value in found.items() if name == "proxy_requests_total"
+    }
+    assert requests["other"] == 1_400
+    assert requests["team-model"] == 1
+    assert requests["claude-sonnet-4-6"] == 2  # a Claude id seen early keeps its name
+    assert requests["claude-opus"] == 300  # not shaped like a Claude id: its family
+    assert requests["claude-sonnet"] == 1  # a Claude id after the first MAX_CLAUDE_NAMES: its family
+    assert len(requests) == 5 + MAX_CLAUDE_NAMES
+    upstream_models = {dict(labels)["model"] for name, labels in found if name == "proxy_tokens_total"}
+    assert upstream_models == {"other", "routed-model", "big-model", "small-model"}

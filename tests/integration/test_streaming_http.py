@@ -151,6 +151,20 @@ def test_upstream_failure_mid_stream_ends_with_an_error_event(proxy: ProxyServer
     assert "broke off" in events[-1][1]["error"]["message"]
 
 
+def test_an_upstream_line_longer_than_the_limit_ends_the_stream_naming_it(
+    proxy: ProxyServer, upstream: FakeUpstream
+) -> None:
+    line = b"data: " + orjson.dumps(chunk({"content": "x" * 2_000_000}))
+    pieces: list[bytes | float] = [line[start : start + 65536] for start in range(0, len(line), 65536)]
+    upstream.queue(Reply(stream=sse(chunk({"content": "Partial"}), *pieces, b"\n\n", chunk({}, "stop"))))
+    events = raw_events(proxy)
+    assert [name for name, _ in events][-1] == "error"
+    error = events[-1][1]["error"]
+    assert error["type"] == "api_error"
+    assert "1048576" in error["message"]
+    assert all(len(orjson.dumps(data)) < 1000 for _, data in events)
+
+
 def test_error_chunk_mid_stream_reaches_the_sdk_as_an_api_error(proxy: ProxyServer, upstream: FakeUpstream) -> None:
     failure = {"error": {"code": 429, "message": "Rate limit exceeded upstream"}, "choices": []}
     upstream.queue(Reply(stream=sse(chunk({"content": "Hi"}), failure)))

@@ -39,6 +39,8 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: bytes
+    # The request target as sent, percent-encoding and query included.
+    raw_path: str = ""
 
     @property
     def json(self) -> Any:
@@ -78,6 +80,23 @@ def sse(*chunks: Any, done: bool = True) -> list[bytes | float]:
     if done:
         pieces.append(b"data: [DONE]\n\n")
     return pieces
+
+
+def many_tool_calls(count: int) -> bytes:
+    """A whole streamed answer with `count` tool calls (id and name, then two argument fragments each)."""
+
+    def line(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return b"data: " + orjson.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [choice]}) + b"\n\n"
+
+    lines = []
+    for i in range(count):
+        named = {"index": i, "id": f"call_{i}", "type": "function", "function": {"name": "Read", "arguments": ""}}
+        lines.append(line({"tool_calls": [named]}))
+        lines.append(line({"tool_calls": [{"index": i, "function": {"arguments": '{"file_path": '}}]}))
+        lines.append(line({"tool_calls": [{"index": i, "function": {"arguments": f'"/src/f{i}.py"}}'}}]}))
+    lines.append(line({}, "tool_calls"))
+    return b"".join(lines) + b"data: [DONE]\n\n"
 
 
 class FakeUpstream:
@@ -131,6 +150,7 @@ class FakeUpstream:
             query=request.query_string,
             headers=dict(request.headers),
             body=await request.read(),
+            raw_path=request.raw_path,
         )
         self.requests.append(recorded)
         reply = self.replies.popleft() if self.replies else self.script(recorded)

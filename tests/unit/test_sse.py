@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provider_proxy.utils.sse import ServerSentEvent, SSEDecoder, encode
+from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder, encode
 
 
-def decode_all(raw: bytes, sizes: list[int] | None = None) -> list[ServerSentEvent]:
-    decoder = SSEDecoder()
+def decode_all(raw: bytes, sizes: list[int] | None = None, **options: int) -> list[ServerSentEvent]:
+    decoder = SSEDecoder(**options)
     events: list[ServerSentEvent] = []
     start = 0
     for size in sizes or []:
@@ -89,3 +91,35 @@ def test_encode_writes_one_event_frame() -> None:
     frame = encode("content_block_delta", {"type": "content_block_delta", "text": "a\nb"})
     assert frame == b'event: content_block_delta\ndata: {"type":"content_block_delta","text":"a\\nb"}\n\n'
     assert decode_all(frame) == [ServerSentEvent(frame.split(b"data: ")[1].strip().decode(), "content_block_delta")]
+
+
+def test_a_long_line_split_over_many_reads_is_scanned_once() -> None:
+    # 4 MB in 1 KiB reads: re-scanning the unfinished line on every read took ~8 s; scanning only the
+    # new bytes takes milliseconds.
+    line = b"data: " + b"x" * 4_000_000
+    decoder = SSEDecoder(max_line=5_000_000)
+    started = time.process_time()
+    for start in range(0, len(line), 1024):
+        assert decoder.feed(line[start : start + 1024]) == []
+    events = decoder.feed(b"\n\n")
+    assert time.process_time() - started < 1.0
+    assert [len(event.data) for event in events] == [4_000_000]
+
+
+@pytest.mark.parametrize("sizes", [[], [700, 700], [1500]])
+def test_a_line_longer_than_the_limit_is_refused_naming_it(sizes: list[int]) -> None:
+    raw = b"data: " + b"x" * 3000
+    with pytest.raises(LineTooLong, match="2000"):
+        decode_all(raw + b"\n\n", sizes, max_line=2000)
+
+
+def test_an_unterminated_line_past_the_limit_is_refused_before_its_end() -> None:
+    decoder = SSEDecoder(max_line=2000)
+    decoder.feed(b"data: " + b"x" * 1000)
+    with pytest.raises(LineTooLong):
+        decoder.feed(b"x" * 1000)
+
+
+def test_lines_up_to_the_limit_pass() -> None:
+    raw = b"data: " + b"x" * 1994 + b"\n\n"
+    assert [len(e.data) for e in decode_all(raw * 3, [1000, 1000, 1000], max_line=2000)] == [1994] * 3

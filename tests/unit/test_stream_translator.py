@@ -8,7 +8,9 @@ recovering tool calls written as text, `text_tools`: tool name -> its string par
 
 from __future__ import annotations
 
+import gc
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -283,3 +285,43 @@ def test_deltas_from_separate_reads_stay_separate_events() -> None:
     second = translator.feed(chunk(content="two"))
     assert [e["delta"] for e in first if e["type"] == "content_block_delta"] == [{"type": "text_delta", "text": "one "}]
     assert second == [{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "two"}}]
+
+
+def _translate_calls(count: int, *, with_index: bool = True) -> tuple[float, list[Event]]:
+    """Process time to translate `count` streamed tool calls (name, then two argument fragments each)."""
+    chunks = []
+    for i in range(count):
+        index = i if with_index else None
+        chunks += [
+            chunk(tool_calls=[ToolCall(index=index, id=f"call_{i}", function=FunctionCall(name="Read", arguments=""))]),
+            chunk(tool_calls=[ToolCall(index=index, function=FunctionCall(arguments='{"path": '))]),
+            chunk(tool_calls=[ToolCall(index=index, function=FunctionCall(arguments=f'"/f{i}"}}'))]),
+        ]
+    chunks.append(chunk(finish_reason="tool_calls"))
+    translator = StreamTranslator("claude-sonnet-4-6", translation(["Read"]))
+    start = translator.start()
+    # The translator's own work, without the collector's passes over everything alive.
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.process_time()
+        for piece in chunks:
+            translator.push(piece)
+        events = start + translator.take() + translator.finish()
+        return time.process_time() - started, events
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("with_index", [True, False], ids=["indexed", "gemini-style"])
+def test_thousands_of_streamed_tool_calls_take_linear_time(with_index: bool) -> None:
+    small, _ = min((_translate_calls(2_000, with_index=with_index) for _ in range(3)), key=lambda run: run[0])
+    large, events = min((_translate_calls(8_000, with_index=with_index) for _ in range(2)), key=lambda run: run[0])
+    # Four times the calls: about four times the work when linear, sixteen when quadratic.
+    assert large < 8 * small, f"2,000 calls {small:.3f}s, 8,000 calls {large:.3f}s"
+    starts = [e for e in events if e["type"] == "content_block_start"]
+    assert len(starts) == 8_000
+    assert starts[-1]["content_block"]["id"] == "call_7999"
+    message = accumulate(events)
+    assert message["content"][1234]["input"] == {"path": "/f1234"}
+    assert message["stop_reason"] == "tool_use"

@@ -2,14 +2,17 @@
 errors that name the field.
 
 Decoding is lenient where clients evolve: unknown fields are ignored, and content blocks of types the
-proxy cannot translate are dropped (and reported) instead of failing the whole request.
+proxy cannot translate are dropped (and reported) instead of failing the whole request. JSON nested
+deeper than the proxy can take is the client's error (`errors.too_deeply_nested`), here and wherever
+the request is translated (`client_json`).
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Final, TypeVar
 
 import brotli
 import msgspec
@@ -17,7 +20,7 @@ import orjson
 from starlette.requests import Request
 
 from provider_proxy.api.context import header
-from provider_proxy.errors import ProxyError, invalid_request
+from provider_proxy.errors import ProxyError, invalid_request, is_nesting_error, too_deeply_nested
 from provider_proxy.models.anthropic import (
     KNOWN_BLOCK_TYPES,
     KNOWN_TOOL_RESULT_PART_TYPES,
@@ -143,6 +146,32 @@ def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
         error = first_error
     except msgspec.DecodeError as exc:
         raise invalid_request(f"Request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise too_deeply_nested() from None
+    try:
+        return _decode_leniently(raw, kind, error)
+    except (RecursionError, orjson.JSONDecodeError):
+        # The body is valid JSON (msgspec said so): orjson refuses only its depth.
+        raise too_deeply_nested() from None
+
+
+class _ClientJson:
+    """`with client_json:` around work on the client's request (translating it, counting its tokens):
+    a failure that nesting beyond the limit causes becomes the client's 400, anything else passes."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc is not None and is_nesting_error(exc):
+            raise too_deeply_nested() from None
+
+
+client_json: Final = _ClientJson()
+
+
+def _decode_leniently(raw: bytes, kind: type[T], error: msgspec.ValidationError) -> tuple[T, list[str]]:
+    """The request without the content blocks the typed decoding refused; their types."""
     data = orjson.loads(raw)
     dropped = _drop_unknown_blocks(data)
     if not dropped:

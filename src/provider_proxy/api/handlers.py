@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provider_proxy import __version__
-from provider_proxy.api.body import check_messages_request, decode_request, read_body
+from provider_proxy.api.body import check_messages_request, client_json, decode_request, read_body
 from provider_proxy.api.context import Answer, ProxyState, header
 from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
@@ -48,10 +48,11 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
 
     def prepare(target: Route) -> tuple[Translation, bytes]:
-        translation = to_openai(anthropic_request, target)
+        with client_json:
+            translation = to_openai(anthropic_request, target)
+            body = fit_window(orjson.dumps(translation.body), translation, target, state.tokens)
         for note in translation.notes:
             logger.info("%s %s", record.request_id, note)
-        body = fit_window(orjson.dumps(translation.body), translation, target, state.tokens)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s upstream request to %s: %s", record.request_id, target.label, body.decode())
         return translation, body
@@ -83,10 +84,15 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
 def _traits(request: Request, body: MessagesRequest, state: ProxyState, raw: bytes) -> RequestTraits:
     """What scenario routing may ask about the request; the token estimate only if it asks."""
     tokens = state.tokens
+
+    def input_tokens() -> int:
+        with client_json:
+            return tokens.estimate_request(body)
+
     return RequestTraits(
         subagent=is_subagent(header(request, b"x-claude-code-agent-id"), body),
         body_bytes=len(raw),
-        input_tokens=lambda: tokens.estimate_request(body),
+        input_tokens=input_tokens,
     )
 
 
@@ -101,7 +107,8 @@ async def count_tokens(request: Request, state: ProxyState, record: RequestRecor
     check_messages_request(count_request)
     route = state.router.resolve(count_request.model)
     record.model, record.route = count_request.model, route.label
-    count = state.tokens.count_request(count_request, route)
+    with client_json:
+        count = state.tokens.count_request(count_request, route)
     return Response(orjson.dumps({"input_tokens": count}), media_type=JSON)
 
 

@@ -8,6 +8,9 @@ the pipeline (`conversion.stream_pipeline`) makes of each upstream read and owns
 - When the client goes away the stream stops at once and the upstream connection is closed: a task
   waits on `receive()` for the disconnect, because the server drops writes to a gone client silently.
 - The request's record learns the time to the first token, the tokens, the stop reason or error.
+- One upstream read can hold a megabyte of chunks (thousands of tool calls): a read larger than
+  `_SLICE` bytes is fed in slices, each slice's events written and the event loop given a turn before
+  the next, so one request's burst never holds up the other clients.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ _HEADERS: Final = [
     (b"x-accel-buffering", b"no"),
 ]
 _PING: Final[list[StreamEvent]] = [{"type": "ping"}]
+# The most upstream bytes translated in one step (a few milliseconds of work at most).
+_SLICE: Final = 64 * 1024
 
 
 class EventStreamResponse:
@@ -52,6 +57,8 @@ class EventStreamResponse:
         self._stall_timeout = settings.request_timeout
         self._client_gone = False
         self._relaying = True
+        # When the upstream last sent something that made events (keep-alive comments do not).
+        self._last_data = 0.0
         self.raw_headers = list(_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,15 +93,20 @@ class EventStreamResponse:
         pipeline = self._pipeline
         await self._write(send, pipeline.start())
         ping_interval = self._ping_interval
-        last_sent = last_data = time.monotonic()
+        last_sent = self._last_data = time.monotonic()
         while not pipeline.done:
             try:
                 raw = await self._upstream.read(last_sent + ping_interval - time.monotonic())
-                events = _PING if raw is None else pipeline.feed(raw)
+                if raw is None:
+                    events = _PING
+                elif len(raw) <= _SLICE:
+                    events = pipeline.feed(raw)
+                else:
+                    events = await self._feed_slices(send, raw)
                 now = time.monotonic()
                 if raw and events:
-                    last_data = now
-                elif now - last_data > self._stall_timeout:
+                    self._last_data = now
+                elif now - self._last_data > self._stall_timeout:
                     # Keep-alive comments alone are not progress: an upstream that only sends them hangs.
                     raise UpstreamError(
                         "timeout_error",
@@ -108,6 +120,21 @@ class EventStreamResponse:
             if events:
                 last_sent = now = time.monotonic()
                 await self._write(send, events)
+
+    async def _feed_slices(self, send: Send, raw: bytes) -> list[StreamEvent]:
+        """The events of a large upstream read, fed in slices: those of all but the last slice are
+        written here, each followed by the loop's turn for other clients."""
+        pipeline = self._pipeline
+        end = len(raw)
+        start = 0
+        while end - start > _SLICE and not pipeline.done:
+            events = pipeline.feed(raw[start : start + _SLICE])
+            start += _SLICE
+            if events:
+                self._last_data = time.monotonic()
+                await self._write(send, events)
+            await asyncio.sleep(0)
+        return pipeline.feed(raw[start:])
 
     async def _write(self, send: Send, events: list[StreamEvent]) -> None:
         record = self._record

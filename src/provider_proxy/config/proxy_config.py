@@ -188,6 +188,27 @@ class ProxyConfig:
         return entry.applied_to(facts) if entry is not None else facts
 
     @property
+    def model_names(self) -> frozenset[str]:
+        """Every model name the configuration spells out: BIG/MIDDLE/SMALL_MODEL, routes (their literal
+        matches and models), scenario and fallback targets, `[models]` and `[prices]` entries; targets
+        as written and as their model part. Names a client invents are not among them."""
+        settings = self.settings
+        names = {settings.big_model, settings.sonnet_model, settings.small_model, *self.models, *self.prices}
+        for route in self.routes:
+            names.update(route.fallbacks)
+            if route.model:
+                names.add(route.model)
+            if not any(wildcard in route.match for wildcard in "*?["):
+                names.add(route.match)
+        for scenario in self.scenarios.values():
+            names.update((scenario.target, *scenario.fallbacks))
+        for target, fallbacks in self.fallbacks.items():
+            names.update((target, *fallbacks))
+        parts = (split_target(name, self.providers) for name in list(names))
+        names.update(part[1] for part in parts if part is not None)
+        return frozenset(names)
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         keys = [p.api_key for p in self.providers.values() if p.api_key]
         if self.settings.proxy_api_key:

@@ -12,7 +12,9 @@ Tool calls arrive by upstream index, possibly interleaved and possibly with the 
 the first argument fragment. One tool_use block is open at a time; fragments of other calls wait
 in their call until the open call's arguments form a complete JSON value (or the turn ends), so
 every fragment lands in its own block. Argument text is passed through `ArgumentStream`, which keeps
-what the client has seen parseable and repairs truncated arguments with an append-only suffix.
+what the client has seen parseable and repairs truncated arguments with an append-only suffix. The
+work per chunk does not grow with the number of calls: waiting calls sit in a heap by index, and
+calls without an index are found by their id, so an answer with thousands of calls stays linear.
 
 The ids, stop reasons, usage and signatures come from `conversion.response` and
 `conversion.signatures`, so both paths produce the same final message.
@@ -20,6 +22,7 @@ The ids, stop reasons, usage and signatures come from `conversion.response` and
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 from enum import Enum, auto
@@ -140,6 +143,10 @@ class StreamTranslator:
         self._block: OpenBlock | None = None
         self._next_index = 0
         self._calls: dict[int, PendingCall] = {}
+        # Indices of the calls not opened yet, lowest first; and calls by id, for chunks without an index.
+        self._waiting: list[int] = []
+        self._call_ids: dict[str, int] = {}
+        self._last_index = -1
         self._tags = ThinkTags()
         # Tool calls written as text, recovered from the content (None: not for this request).
         tools = translation.text_tools
@@ -415,8 +422,14 @@ class StreamTranslator:
 
     def _tool_delta(self, call: ToolCall) -> None:
         index = self._call_index(call)
-        pending = self._calls.setdefault(index, PendingCall())
+        pending = self._calls.get(index)
+        if pending is None:
+            pending = self._calls[index] = PendingCall()
+            heapq.heappush(self._waiting, index)
+            self._last_index = max(self._last_index, index)
         pending.merge(call)
+        if call.id and pending.id == call.id:
+            self._call_ids.setdefault(call.id, index)
         block = self._block
         if block is not None and block.call == index:
             self._flush_call(pending)
@@ -430,14 +443,13 @@ class StreamTranslator:
             if block is not None and block.call is not None and not self._calls[block.call].arguments.complete:
                 break
             self._close()
+            heapq.heappop(self._waiting)
             self._open_call(ready)
 
     def _ready_call(self) -> int | None:
         """The lowest waiting call, once its name is known: blocks keep the upstream's call order."""
-        open_call = self._block.call if self._block else None
-        waiting = (i for i, call in sorted(self._calls.items()) if not call.done and i != open_call)
-        first = next(waiting, None)
-        return first if first is not None and self._calls[first].name else None
+        waiting = self._waiting
+        return waiting[0] if waiting and self._calls[waiting[0]].name else None
 
     def _open_call(self, index: int) -> None:
         call = self._calls[index]
@@ -461,13 +473,14 @@ class StreamTranslator:
         if call.index is not None:
             return call.index
         # Providers that omit the index (Gemini sends whole calls): a new id is a new call.
-        for index, pending in self._calls.items():
-            if call.id and pending.id == call.id:
-                return index
-        last = max(self._calls, default=-1)  # calls recovered from text have negative indexes
-        if call.id or last < 0:
-            return max(last, -1) + 1
-        return last
+        if call.id:
+            known = self._call_ids.get(call.id)
+            if known is not None:
+                return known
+        # `_last_index` counts the upstream's calls only (calls recovered from text have negative indexes).
+        if call.id or self._last_index < 0:
+            return self._last_index + 1
+        return self._last_index
 
     def _message_delta(self) -> MessageDeltaEvent:
         has_tools = bool(self._calls)

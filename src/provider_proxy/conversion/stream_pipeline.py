@@ -3,7 +3,8 @@
 `EventPipeline.feed` takes whatever one upstream read delivered and returns the events it completes
 (deltas of one block joined); `b""` means the upstream closed the stream. Every failure (an error
 event or error object, a chunk that is not a chat completion chunk, an end without finish_reason)
-becomes the one final `error` event; after it, or after `message_stop`, `done` is true.
+becomes the one final `error` event; after it, or after `message_stop`, `done` is true. An SSE
+line longer than the decoder's limit (1 MiB) is such a failure too, named in the error.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from provider_proxy.errors import ProxyError, UpstreamError, error_detail
 from provider_proxy.models.anthropic_output import StreamEvent
 from provider_proxy.models.openai import ChatCompletionChunk
 from provider_proxy.utils.logging import redact
-from provider_proxy.utils.sse import ServerSentEvent, SSEDecoder
+from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class EventPipeline:
                 return translator.finish()
         except ProxyError as error:
             return self.fail(error)
+        except LineTooLong as exc:
+            return self.fail(line_too_long(exc))
         return translator.take()
 
     def fail(self, error: ProxyError) -> list[StreamEvent]:
@@ -97,6 +100,15 @@ def decode_chunk(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> ChatCom
     return chunk
 
 
+def line_too_long(exc: LineTooLong) -> UpstreamError:
+    return UpstreamError(
+        "api_error",
+        f"Upstream provider sent an event-stream line longer than {exc.limit} characters "
+        "(the proxy's limit for one SSE line); the stream was stopped",
+        status=502,
+    )
+
+
 def _failed(detail: str, secrets: tuple[str, ...]) -> UpstreamError:
     message = f"Upstream provider failed mid-stream: {redact(detail, secrets)}"
     return UpstreamError("api_error", message, status=502, retryable=True)
@@ -112,7 +124,11 @@ def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError |
         )
     if b"error" not in raw:
         return None
-    for sse in SSEDecoder().feed(raw):
+    try:
+        events = SSEDecoder().feed(raw)
+    except LineTooLong as exc:
+        return line_too_long(exc)
+    for sse in events:
         if sse.data == _DONE:
             return None
         try:

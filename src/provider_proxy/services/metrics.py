@@ -2,22 +2,35 @@
 
 Updated once per finished request from its usage record: counters and histograms only, plus the
 in-flight streams gauge that streaming responses move up and down.
+
+Model names come from clients, and every label value is a series kept for the life of the process, so
+they are folded. A requested model keeps its name when the configuration names it, or when it is shaped
+like Anthropic's own ids (`claude-sonnet-4-5`, `claude-3-5-haiku-20241022`) and is one of the first
+`MAX_CLAUDE_NAMES` such names seen; any other Claude family name counts as its family (`claude-opus`).
+An upstream model keeps its name when the configuration names it. Everything else (unknown and
+pass-through names) is counted as `other`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from provider_proxy.services.routing import claude_family
 from provider_proxy.services.usage.record import RequestRecord
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 _TTFT_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 60)
 _UNKNOWN: Final = "unknown"
+_OTHER: Final = "other"
+# Distinct Claude ids kept as label values; later ones count as their family.
+MAX_CLAUDE_NAMES: Final = 64
+_CLAUDE_ID: Final = re.compile(r"claude-(?:\d+-)*(?:opus|sonnet|haiku)(?:-\d+)*(?:-latest)?")
 
 
 _CACHE_LIMIT: Final = 4096
@@ -34,7 +47,9 @@ class _Series:
 
 
 class ProxyMetrics:
-    def __init__(self) -> None:
+    def __init__(self, known_models: frozenset[str] = frozenset()) -> None:
+        self._known_models = known_models
+        self._claude_names: set[str] = set()
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.requests = Counter(
@@ -89,13 +104,13 @@ class ProxyMetrics:
 
     def _series(self, record: RequestRecord) -> _Series:
         """The labelled children for this record, looked up once per label combination."""
-        key = (record.model, record.provider, record.upstream_model, record.status, record.stream)
+        requested, model = self._requested_label(record.model), self._upstream_label(record.upstream_model)
+        key = (requested, record.provider, model, record.status, record.stream)
         series = self._cache.get(key)
         if series is None:
             provider = record.provider or _UNKNOWN
-            model = record.upstream_model or _UNKNOWN
             series = _Series(
-                requests=self.requests.labels(record.model or _UNKNOWN, provider, str(record.status)),
+                requests=self.requests.labels(requested, provider, str(record.status)),
                 latency=self.latency.labels(provider, "true" if record.stream else "false"),
                 ttft=self.ttft.labels(provider),
                 input_tokens=self.tokens.labels("input", provider, model),
@@ -106,6 +121,24 @@ class ProxyMetrics:
                 self._cache.clear()
             self._cache[key] = series
         return series
+
+    def _requested_label(self, name: str | None) -> str:
+        if name is None:
+            return _UNKNOWN
+        if name in self._known_models or name in self._claude_names:
+            return name
+        family = claude_family(name)
+        if family is None:
+            return _OTHER
+        if len(self._claude_names) < MAX_CLAUDE_NAMES and _CLAUDE_ID.fullmatch(name):
+            self._claude_names.add(name)
+            return name
+        return f"claude-{family}"
+
+    def _upstream_label(self, name: str | None) -> str:
+        if name is None:
+            return _UNKNOWN
+        return name if name in self._known_models else _OTHER
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -24,9 +24,10 @@ class Recorder:
         self.writer = writer
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Recorder:
+    def from_settings(cls, settings: Settings, known_models: frozenset[str] = frozenset()) -> Recorder:
+        """`known_models`: the configured model names the metrics keep as label values."""
         writer = UsageWriter(store_from_settings(settings)) if settings.usage_tracking else None
-        metrics = ProxyMetrics()
+        metrics = ProxyMetrics(known_models)
         if writer is not None:
             # Read when /metrics is scraped: nothing to update on the request path.
             metrics.usage_backlog.set_function(writer.backlog)

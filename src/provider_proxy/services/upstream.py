@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -19,7 +20,13 @@ import msgspec
 
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import Settings
-from provider_proxy.errors import UpstreamError, context_length_error, error_detail, from_upstream_status
+from provider_proxy.errors import (
+    UnsafeModelName,
+    UpstreamError,
+    context_length_error,
+    error_detail,
+    from_upstream_status,
+)
 from provider_proxy.models.openai import ChatCompletion
 from provider_proxy.services.http1 import (
     ConnectError,
@@ -44,6 +51,8 @@ _USER_AGENT: Final = "claude-code-provider-proxy"
 _MAX_TARGETS: Final = 256
 _PROBE_TIMEOUT: Final = 15.0
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
+# One URL path segment of RFC 3986's unreserved characters: nothing a server decodes or splits on.
+_PATH_SEGMENT: Final = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 @dataclass(slots=True)
@@ -59,10 +68,14 @@ class Outcome:
 
 
 def chat_url(provider: Provider, model: str) -> str:
+    """The completions URL; for Azure the model (the deployment) is a path segment, so a name that is
+    not exactly one safe segment is refused (`UnsafeModelName`) rather than sent."""
     if provider.api_version is None:
         return provider.chat_url
     base = provider.base_url
     if "/deployments/" not in base:
+        if not _PATH_SEGMENT.fullmatch(model) or model in (".", ".."):
+            raise UnsafeModelName(model)
         base = f"{base}/openai/deployments/{model}"
     return f"{base}/chat/completions?api-version={provider.api_version}"
 

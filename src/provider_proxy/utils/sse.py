@@ -4,6 +4,11 @@ The decoder follows the WHATWG event-stream rules: lines end in CRLF, LF or CR; 
 `:` are comments (`: keep-alive` from DeepSeek, `: OPENROUTER PROCESSING`); `data:` lines of one
 event are joined with newlines; a blank line dispatches the event. Bytes may be split anywhere,
 including inside a UTF-8 character or between the CR and LF of one line ending.
+
+Each byte is scanned once: a read without a line ending only grows the unfinished line, which is
+joined and split when its end arrives. One line may hold at most `max_line` characters (1 MiB by
+default); a longer one, finished or not, raises `LineTooLong`, so an upstream cannot make the proxy
+buffer without bound.
 """
 
 from __future__ import annotations
@@ -19,6 +24,15 @@ from provider_proxy.models.anthropic_output import StreamEvent
 
 _LINE_END: Final = re.compile(r"\r\n|\r|\n")
 _BOM: Final = "\ufeff"
+DEFAULT_MAX_LINE: Final = 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """An event-stream line longer than the decoder's `max_line` characters."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"an event-stream line is longer than {limit} characters")
+        self.limit = limit
 
 
 class ServerSentEvent(NamedTuple):
@@ -34,11 +48,14 @@ _new_event = tuple.__new__
 class SSEDecoder:
     """Feed raw bytes, get the complete events they finish."""
 
-    __slots__ = ("_data", "_event", "_pending", "_skip_lf", "_started", "_utf8")
+    __slots__ = ("_data", "_event", "_max_line", "_pending", "_pending_size", "_skip_lf", "_started", "_utf8")
 
-    def __init__(self) -> None:
+    def __init__(self, max_line: int = DEFAULT_MAX_LINE) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
+        self._max_line = max_line
+        # The unfinished last line, in the pieces it arrived in, and its length.
+        self._pending: list[str] = []
+        self._pending_size = 0
         self._data: list[str] = []
         self._event = ""
         self._started = False
@@ -53,7 +70,17 @@ class SSEDecoder:
         if not self._started and text:
             self._started = True
             text = text.removeprefix(_BOM)
-        text = self._pending + text
+        if "\n" not in text and "\r" not in text:
+            # No line ends here: the unfinished line grows, and nothing before it is scanned again.
+            if text:
+                self._grow(text)
+            return []
+        if self._pending:
+            text = "".join(self._pending) + text
+            self._pending.clear()
+            self._pending_size = 0
+        if len(text) > self._max_line:
+            self._check_lines(text)
         if "\r" in text or self._data or self._event:
             return self._lines(text)
         return self._events(text)
@@ -77,16 +104,31 @@ class SSEDecoder:
         tail = self._utf8.decode(b"", final=True)
         if not self._started and tail:
             tail = tail.removeprefix(_BOM)
-        events = self._lines(self._pending + tail + "\n\n")
-        self._pending = ""
+        events = self._lines("".join(self._pending) + tail + "\n\n")
+        self._pending.clear()
+        self._pending_size = 0
         return events
+
+    def _grow(self, text: str) -> None:
+        self._pending.append(text)
+        self._pending_size += len(text)
+        if self._pending_size > self._max_line:
+            raise LineTooLong(self._max_line)
+
+    def _check_lines(self, text: str) -> None:
+        """Text longer than the limit (rare): no line of it may be."""
+        if max(map(len, _LINE_END.split(text))) > self._max_line:
+            raise LineTooLong(self._max_line)
 
     def _lines(self, text: str) -> list[ServerSentEvent]:
         events: list[ServerSentEvent] = []
         # Most upstreams end lines with LF alone: str.split is 5x faster than the regex that also takes CR.
         parts = _LINE_END.split(text) if "\r" in text else text.split("\n")
         # The last part has no line ending yet; a trailing CR may be the first half of a CRLF.
-        self._pending = parts.pop()
+        last = parts.pop()
+        if last:
+            self._pending.append(last)
+            self._pending_size = len(last)
         if text:
             self._skip_lf = text.endswith("\r")
         for line in parts:
