@@ -6,10 +6,16 @@ on the path every Claude Code request takes. Each request gets one `RequestRecor
 rendered once (`_answer`), and when the response has been sent (a stream included) the record is
 written once (`Recorder.finish`). Everything else (dashboard, metrics, lifespan, unknown paths) goes
 through Starlette.
+
+A client that goes away while its handler works (waiting for the upstream, most of the time) cancels
+the handler, and with it the upstream call (`api.client_watch`): the server drops writes to a gone
+client silently, so nothing else would notice before the upstream answered. From the first byte of a
+stream on, the stream response watches for itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from provider_proxy.api.auth import authenticate
+from provider_proxy.api.client_watch import ClientWatch, ClientWatches
 from provider_proxy.api.context import Answer, Handler, ProxyState
 from provider_proxy.api.handlers import count_tokens, health, messages, ready
 from provider_proxy.api.model_list import PREFIX as MODELS_PREFIX
@@ -43,6 +50,8 @@ from provider_proxy.services.usage.record import RequestRecord
 logger = logging.getLogger("provider_proxy.request")
 
 _HTTP_ERRORS: dict[int, ErrorType] = {404: "not_found_error", 405: "invalid_request_error", 413: "request_too_large"}
+# The status recorded for a request whose client left before its answer (nginx's "client closed request").
+CLIENT_GONE_STATUS = 499
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,7 @@ class ProxyApp:
         self.app = app
         self.state = app.state
         self._proxy = state
+        self._watches = ClientWatches()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -139,17 +149,25 @@ class ProxyApp:
     async def _serve(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self.app
         record = RequestRecord(method=scope["method"], path=scope["path"])
-        response = await self._answer(endpoint, Request(scope, receive, send), record)
-        record.status = response.status_code
         recorder = self._proxy.recorder
+        watch = self._watches.watch(receive)
+        response = await self._answer(endpoint, Request(scope, watch.receive, send), record, watch)
+        if response is None:
+            record.status = CLIENT_GONE_STATUS
+            recorder.finish(record, usage=endpoint.usage)
+            return
+        record.status = response.status_code
         recorder.sending(record)
         try:
             await response(scope, receive, send)
         finally:
             recorder.finish(record, usage=endpoint.usage)
 
-    async def _answer(self, endpoint: Endpoint, request: Request, record: RequestRecord) -> Answer:
-        """The handler's response, or the error it raised in Anthropic's shape; never raises."""
+    async def _answer(
+        self, endpoint: Endpoint, request: Request, record: RequestRecord, watch: ClientWatch
+    ) -> Answer | None:
+        """The handler's response, or the error it raised in Anthropic's shape, or None when the client
+        left first; never raises (but for a cancellation from outside)."""
         state = self._proxy
         try:
             if endpoint.auth:
@@ -168,3 +186,10 @@ class ProxyApp:
             logger.exception("%s failed with an unexpected error", record.request_id)
             record.error_type = "api_error"
             return error_response(internal_error(record.request_id), record.request_id)
+        except asyncio.CancelledError:
+            if not watch.cancelled_task():
+                raise  # cancelled from outside (shutdown): let it through
+            logger.info("%s client disconnected before the answer; upstream call cancelled", record.request_id)
+            return None
+        finally:
+            watch.stop()

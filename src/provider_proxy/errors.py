@@ -15,6 +15,7 @@ failures are converted once, in `services.upstream`; whatever else escapes becom
 from __future__ import annotations
 
 import re
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Final
 
 import orjson
@@ -188,9 +189,27 @@ def from_upstream_status(
         message += f": {detail}"
     if hint:
         message += f" ({hint})"
+    retry_after = relayable_retry_after(retry_after)
     headers = {"retry-after": retry_after} if retry_after else None
     retryable = status in RETRYABLE_STATUSES or overloaded(detail)
     return UpstreamError(error_type, message, status=our_status, headers=headers, retryable=retryable)
+
+
+_DELTA_SECONDS: Final = re.compile(r"\d{1,9}(?:\.\d{1,6})?")
+
+
+def relayable_retry_after(value: str | None) -> str | None:
+    """A provider's `retry-after` as the client may see it: seconds as written, an HTTP date written
+    anew, and nothing else (a header value is the provider's to fill; only these shapes are passed on)."""
+    if not value:
+        return None
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return value
+    try:
+        return format_datetime(parsedate_to_datetime(value), usegmt=True)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 # Statuses worth another attempt, on the same target or the next.

@@ -155,7 +155,12 @@ class FakeUpstream:
         self.requests.append(recorded)
         reply = self.replies.popleft() if self.replies else self.script(recorded)
         if reply.delay:
-            await asyncio.sleep(reply.delay)
+            try:
+                await asyncio.sleep(reply.delay)
+            except asyncio.CancelledError:
+                # The proxy closed the connection before the answer (aiohttp cancels the handler).
+                self.client_gone.set()
+                raise
         if reply.stream is None:
             body = reply.body if reply.body is not None else orjson.dumps(reply.json)
             content_type = "application/json" if reply.body is None else "text/plain"

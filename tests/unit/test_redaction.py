@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from provider_proxy.errors import relayable_retry_after
 from provider_proxy.utils.logging import redact
 
 WRONG_KEY = (
@@ -32,3 +33,20 @@ def test_the_wrong_key_message_is_logged_as_written() -> None:
 def test_what_could_be_a_key_is_still_masked(text: str, secret: str) -> None:
     cleaned = redact(text)
     assert secret not in cleaned and "***" in cleaned
+
+
+@pytest.mark.parametrize(
+    ("value", "relayed"),
+    [
+        ("30", "30"),
+        (" 1.5 ", "1.5"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        # The date is written anew: whatever else the provider put into the value stays behind.
+        ("Wed, 21 Oct 2015 07:28:00 GMT sk-upstream-secret-0123456789abcdef", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("sk-upstream-secret-0123456789abcdef", None),
+        ("30; key=sk-upstream-secret-0123456789abcdef", None),
+        ("", None),
+    ],
+)
+def test_only_seconds_or_a_date_of_a_retry_after_are_relayed(value: str, relayed: str | None) -> None:
+    assert relayable_retry_after(value) == relayed

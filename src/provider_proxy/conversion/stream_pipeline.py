@@ -91,8 +91,11 @@ def decode_chunk(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> ChatCom
             status=502,
         ) from None
     if chunk.error is not None:
-        message = redact(chunk.error.message, secrets) if chunk.error.message else None
-        raise chunk_error(msgspec.structs.replace(chunk.error, message=message))
+        # Redacted as a whole: the provider's message, type and code all go into it.
+        failure = chunk_error(chunk.error)
+        raise UpstreamError(
+            failure.error_type, redact(failure.message, secrets), status=failure.status, retryable=failure.retryable
+        )
     if not chunk.choices and chunk.usage is None:
         vllm = _object_error_decoder.decode(data)
         if vllm.object == "error":

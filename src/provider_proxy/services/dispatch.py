@@ -78,6 +78,9 @@ class Dispatcher:
             failure = None if first is None else error_at_start(first, self.upstream.secrets)
         except UpstreamError as error:
             failure = error
+        except BaseException:
+            stream.close()  # cancelled (the client left): the connection goes at once
+            raise
         if failure is not None:
             stream.close()
             raise failure

@@ -50,6 +50,8 @@ _MAX_RETRY_AFTER: Final = 10.0
 _USER_AGENT: Final = "claude-code-provider-proxy"
 _MAX_TARGETS: Final = 256
 _PROBE_TIMEOUT: Final = 15.0
+# The most of a redirect's Location an error message shows.
+_LOCATION_SHOWN: Final = 300
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
 # One URL path segment of RFC 3986's unreserved characters: nothing a server decodes or splits on.
 _PATH_SEGMENT: Final = re.compile(r"[A-Za-z0-9._~-]+")
@@ -241,7 +243,10 @@ class UpstreamClient:
                 headers = response.headers
                 retry_after = headers.get("retry-after")
                 detail = redact(error_detail(raw), self.secrets)
-                error = from_upstream_status(response.status, detail, retry_after, headers.get("location"))
+                location = headers.get("location")
+                if location is not None:
+                    location = redact(location, self.secrets)[:_LOCATION_SHOWN]  # redacted whole, then cut
+                error = from_upstream_status(response.status, detail, retry_after, location)
                 error = context_length_error(raw.decode("utf-8", "replace"), len(body) // 4) or error
                 if not error.retryable:
                     raise error
