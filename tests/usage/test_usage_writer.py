@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from provider_proxy.services.usage.postgres_store import PostgresStore
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.sqlite_store import SQLiteStore
 from provider_proxy.services.usage.writer import UsageWriter
@@ -97,8 +98,8 @@ async def test_at_shutdown_a_store_that_never_answers_is_given_up_after_close_ti
     assert "gave up on 1 usage record(s) at shutdown" in caplog.text
 
 
-async def test_a_batch_written_twice_is_stored_once(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "usage.db")
+async def test_a_batch_written_twice_to_postgresql_is_stored_once(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
     await store.open()
     batch = [record(request_id="req_once"), record(request_id="req_twice")]
     await store.insert(batch)

@@ -41,9 +41,6 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ("ALTER TABLE usage_records ADD COLUMN attempts TEXT",),
     # 3: Claude Code's session id, for usage per session.
     ("ALTER TABLE usage_records ADD COLUMN session_id TEXT",),
-    # 4: one row per request, whatever happens: a batch retried after a lost commit acknowledgement
-    # (or shipped twice) must not count twice.
-    ("CREATE UNIQUE INDEX usage_records_request_id ON usage_records (request_id)",),
 )
 
 

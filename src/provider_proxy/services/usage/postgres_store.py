@@ -20,6 +20,7 @@ _INSERT: Final = (
     "ON CONFLICT (request_id) DO NOTHING"
 )
 _MIGRATION_LOCK: Final = 0x70707573  # any constant shared by every replica
+_UNIQUE_REQUEST_ID: Final = "CREATE UNIQUE INDEX IF NOT EXISTS usage_records_request_id ON usage_records (request_id)"
 
 
 class PostgresStore:
@@ -45,6 +46,9 @@ class PostgresStore:
                 for statement in statements:
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+            # A commit whose acknowledgement is lost on the network is retried by the writer: rows are
+            # unique by request id, so it counts once (SQLite commits locally and needs no such index).
+            await conn.execute(_UNIQUE_REQUEST_ID)
 
     async def insert(self, records: Sequence[RequestRecord]) -> None:
         conn = await self._connection()

@@ -3,8 +3,8 @@
 A request never awaits the database. The writer takes whatever has queued up (up to `batch_size`)
 and inserts it in one transaction, so batches grow with load. When the store fails (a database
 restarting, a network blip), the batch is kept and retried with backoff (up to `max_backoff`
-seconds apart) while new records queue behind it; rows are unique by request id, so a batch whose
-commit went through unacknowledged is not counted twice. A request never waits for any of this: a
+seconds apart) while new records queue behind it; in PostgreSQL rows are unique by request id, so a
+batch whose commit went through unacknowledged is not counted twice. A request never waits for any of this: a
 queue full of `max_queued` records drops new ones (counted and logged). `close` drains the queue
 before it returns, retrying for at most `close_timeout` seconds when the store is down, and logs how
 many records it could not write.
