@@ -12,6 +12,7 @@ from provider_proxy.config.settings import Settings, load_settings
 from tests.support import hermetic
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy_server import ProxyServer
+from tests.support.scripted_server import clear_proxy_environment
 from tests.support.sdk import close_all
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"
@@ -50,8 +51,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     # The upstream client reads these (trust_env): a developer's corporate proxy must not carry the tests.
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
+    clear_proxy_environment(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     yield

@@ -10,66 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import pytest
 
 from provider_proxy.api.body import decode_request
 from provider_proxy.conversion.request import to_openai
 from provider_proxy.models.anthropic import KNOWN_BLOCK_TYPES, MessagesRequest
 from tests.e2e.conftest import ClaudeRun
+from tests.support.anthropic_replies import text
 from tests.support.claude_code_fields import (
     ACCOUNTED_FIELDS,
     OUTPUT_CONFIG_FIELDS,
     THINKING_FIELDS,
     TOOL_FIELDS,
 )
-from tests.support.fake_upstream import FakeUpstream, Recorded, Reply
+from tests.support.fake_upstream import FakeUpstream, Recorded
 from tests.unit.golden import route_for
 
 pytestmark = pytest.mark.e2e
-
-
-def anthropic_text_stream(text: str) -> Reply:
-    events = [
-        (
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": "msg_stub",
-                    "type": "message",
-                    "role": "assistant",
-                    "model": "claude-opus-5-5",
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {"input_tokens": 10, "output_tokens": 1},
-                },
-            },
-        ),
-        (
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        ),
-        (
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
-        ),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        (
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": 3},
-            },
-        ),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-    pieces: list[bytes | float] = [
-        f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n" for name, data in events
-    ]
-    return Reply(stream=pieces)
 
 
 def check_body(body: dict[str, Any]) -> None:
@@ -87,7 +44,7 @@ def check_body(body: dict[str, Any]) -> None:
 def test_every_field_of_a_live_claude_code_request_is_understood(
     upstream: FakeUpstream, run_claude: Callable[..., ClaudeRun]
 ) -> None:
-    upstream.script = lambda request: anthropic_text_stream("stub answer")
+    upstream.script = lambda request: text("stub answer")
     run = run_claude(f"http://127.0.0.1:{upstream.port}", "say hi")
     assert run.returncode == 0, run.stderr
     calls: list[Recorded] = [r for r in upstream.requests if r.path == "/v1/messages"]

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
 
-import orjson
 import pytest
 
 from tests.e2e.conftest import ClaudeRun
+from tests.support.anthropic_replies import text, tool_use
 from tests.support.fake_upstream import FakeUpstream, Recorded, Reply
 
 pytestmark = pytest.mark.e2e
@@ -24,53 +23,6 @@ pytestmark = pytest.mark.e2e
 AGENT_ID = re.compile(r"a[0-9a-f]{16}")
 SUB_PROMPT = "SUBAGENT-TASK: look around and report"
 NESTED_PROMPT = "NESTED-TASK: look deeper and report"
-
-
-def anthropic_stream(block: dict[str, Any]) -> Reply:
-    """One streamed assistant message holding a single text or tool_use block."""
-    start: dict[str, Any]
-    if block["type"] == "text":
-        start = {"type": "text", "text": ""}
-        delta = {"type": "text_delta", "text": block["text"]}
-        stop_reason = "end_turn"
-    else:
-        start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-        delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
-        stop_reason = "tool_use"
-    message: dict[str, Any] = {
-        "id": "msg_stub",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-opus-5-5",
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 1},
-    }
-    events = [
-        ("message_start", {"type": "message_start", "message": message}),
-        ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": start}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        (
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                "usage": {"output_tokens": 3},
-            },
-        ),
-        ("message_stop", {"type": "message_stop"}),
-    ]
-    return Reply(stream=[f"event: {name}\ndata: ".encode() + orjson.dumps(data) + b"\n\n" for name, data in events])
-
-
-def text(reply: str) -> Reply:
-    return anthropic_stream({"type": "text", "text": reply})
-
-
-def tool_use(call_id: str, name: str, arguments: dict[str, Any]) -> Reply:
-    return anthropic_stream({"type": "tool_use", "id": call_id, "name": name, "input": arguments})
 
 
 def user_texts(request: Recorded) -> list[str]:

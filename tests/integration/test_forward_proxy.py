@@ -18,18 +18,13 @@ import trustme
 import uvloop
 
 from provider_proxy.services.http1 import ConnectError, HttpClient, ProxyRefused, prepare
-from tests.support.scripted_server import Server, answer, clear_proxy_environment, client, echo_forever, serve
+from tests.support.scripted_server import Server, answer, client, echo_forever, serve
 from tests.support.tinyproxy import tinyproxy
 
 Runner = Callable[[Coroutine[Any, Any, None]], None]
 RUNNERS = [pytest.param(asyncio.run, id="asyncio"), pytest.param(uvloop.run, id="uvloop")]
 USER, PASSWORD = "team", "s3cret.pw-1"
 CREDENTIALS = f"{USER}:s3cret%2Epw-1"  # percent-encoded in the URL, as a password with reserved characters must be
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_environment(monkeypatch)
 
 
 class Tls:

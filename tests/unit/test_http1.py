@@ -15,17 +15,11 @@ from provider_proxy.services.http1 import ConnectError, Disconnected, HttpClient
 from tests.support.scripted_server import (
     Server,
     answer,
-    clear_proxy_environment,
     client,
     echo_forever,
     serve,
     target,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_environment(monkeypatch)
 
 
 async def test_sequential_requests_share_one_keep_alive_connection_and_arrive_intact() -> None:

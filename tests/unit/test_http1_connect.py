@@ -18,7 +18,7 @@ import uvloop
 
 from provider_proxy.services.http1 import ConnectError, prepare
 from provider_proxy.services.http1.dial import interleave
-from tests.support.scripted_server import answer, blackhole, clear_proxy_environment, client, echo_forever, serve
+from tests.support.scripted_server import answer, blackhole, client, echo_forever, serve
 
 NAME = "dual-stack.test"
 Runner = Callable[[Coroutine[Any, Any, None]], None]
@@ -37,11 +37,6 @@ def _has_ipv6_loopback() -> bool:
 pytestmark = pytest.mark.skipif(
     not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1) to race against 127.0.0.1"
 )
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_environment(monkeypatch)
 
 
 def resolve_name_to(*addresses: str) -> None:

@@ -29,7 +29,6 @@ from tests.support.scripted_server import (
     Server,
     answer,
     blackhole,
-    clear_proxy_environment,
     client,
     echo_forever,
     serve,
@@ -37,11 +36,6 @@ from tests.support.scripted_server import (
 )
 
 MiB = 1 << 20
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_environment(monkeypatch)
 
 
 def head_then(head: bytes, pieces: Iterator[bytes], pause: float = 0.0) -> Handler:

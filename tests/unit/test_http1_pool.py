@@ -25,17 +25,11 @@ from tests.support.scripted_server import (
     Handler,
     Server,
     answer,
-    clear_proxy_environment,
     client,
     echo_forever,
     serve,
     target,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_environment(monkeypatch)
 
 
 def slow_echo(delay: float) -> Handler:

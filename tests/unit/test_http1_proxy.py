@@ -9,12 +9,6 @@ import pytest
 from provider_proxy.services.http1 import HttpClient, ProxyConfigError, prepare
 from provider_proxy.services.http1.target import absolute_form
 from provider_proxy.utils.proxy import ProxyRules, is_exempt, parse_no_proxy, parse_proxy, redact_url
-from tests.support.scripted_server import clear_proxy_environment
-
-
-@pytest.fixture(autouse=True)
-def no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_proxy_environment(monkeypatch)
 
 
 def test_a_proxy_url_gives_host_port_and_basic_credentials_that_repr_never_shows() -> None:
