@@ -34,7 +34,9 @@ STOP_REASONS: Final[dict[str | None, StopReason]] = {
     "eos": "end_turn",
     None: "end_turn",
 }
-_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
+# An unclosed tag (output cut short) makes the rest reasoning, as the stream does: it cannot take back
+# thinking it already sent.
+_THINK = re.compile(r"^\s*<think>(.*?)(?:</think>\s*|\Z)", re.DOTALL)
 
 
 # Ids need to be unique, not secret: the module PRNG (reseeded after fork) is ~10x cheaper than uuid4.
