@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,12 +41,17 @@ from provider_proxy.config.settings import Settings
 from provider_proxy.dashboard.routes import dashboard_routes
 from provider_proxy.errors import ProxyError, internal_error
 from provider_proxy.models.anthropic_output import ErrorType
+from provider_proxy.services.admission import Gate
 from provider_proxy.services.dispatch import Dispatcher
+from provider_proxy.services.keyring import KeyRing
+from provider_proxy.services.limits.limiter import Limiter, rate_headers
+from provider_proxy.services.limits.spend import seed_budgets
 from provider_proxy.services.recorder import Recorder
 from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
 from provider_proxy.services.usage.record import RequestRecord
+from provider_proxy.services.usage.report import Pricing
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -101,23 +107,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyApp:
     config = config or build_config(settings)
     upstream = UpstreamClient(settings, config.secrets)
+    recorder = Recorder.from_settings(settings, config.model_names)
+    metrics = recorder.metrics
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     state = ProxyState(
         config=config,
         router=Router(config),
         upstream=upstream,
         dispatcher=Dispatcher(upstream, settings),
-        recorder=Recorder.from_settings(settings, config.model_names),
+        recorder=recorder,
         tokens=TokenCounter(),
+        keys=KeyRing(config),
+        limiter=Limiter(metrics, redis_url, fail_closed=settings.limits_fail_closed),
+        gate=Gate(settings.max_concurrent_requests, settings.max_queued_requests, settings.queue_timeout, metrics),
+        pricing=Pricing.from_config(config),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.upstream.start()
         await state.recorder.start()
+        await state.keys.start()
+        await seed_budgets(state.keys.keys, state.recorder.writer, state.pricing, state.limiter)
         try:
             yield
         finally:
+            await state.keys.close()
             await state.upstream.close()
+            await state.limiter.close()
             # After the server has finished its requests: drain the usage queue into the store.
             await state.recorder.close()
 
@@ -154,14 +171,30 @@ class ProxyApp:
         response = await self._answer(endpoint, Request(scope, watch.receive, send), record, watch)
         if response is None:
             record.status = CLIENT_GONE_STATUS
-            recorder.finish(record, usage=endpoint.usage)
+            self._done(record, endpoint, sent=False)
             return
         record.status = response.status_code
         recorder.sending(record)
         try:
             await response(scope, receive, send)
         finally:
-            recorder.finish(record, usage=endpoint.usage)
+            self._done(record, endpoint, sent=True)
+
+    def _done(self, record: RequestRecord, endpoint: Endpoint, *, sent: bool) -> None:
+        """The request has ended: its slot is free, its record written, its key's usage counted."""
+        state = self._proxy
+        if record.holds_slot:
+            state.gate.leave()
+        state.recorder.finish(record, usage=endpoint.usage, sent=sent)
+        key = record.client_key
+        if key is not None and key.limited and record.input_tokens is not None:
+            tokens = record.input_tokens + (record.output_tokens or 0)
+            cost = 0.0
+            if key.daily_budget is not None or key.monthly_budget is not None:
+                prices = state.pricing.price_for(record.upstream_model, record.model, record.provider)
+                if prices is not None:
+                    cost = prices.cost(record.input_tokens, record.output_tokens or 0, record.cache_read_tokens or 0)
+            state.limiter.settle(key, tokens, cost)
 
     async def _answer(
         self, endpoint: Endpoint, request: Request, record: RequestRecord, watch: ClientWatch
@@ -170,13 +203,20 @@ class ProxyApp:
         left first; never raises (but for a cancellation from outside)."""
         state = self._proxy
         try:
-            if endpoint.auth:
-                authenticate(request, state.config)
-                # One optional PROXY_API_KEY today: its usage is recorded under the name "default".
-                record.key_name = "default" if state.config.settings.proxy_api_key else None
+            limit_headers = None
+            if endpoint.auth and (key := authenticate(request, state.keys)) is not None:
+                record.key_name, record.client_key = key.name, key
+                if endpoint.usage and key.limited:
+                    limit_headers = rate_headers(await state.limiter.admit(key), time.time())
+            if endpoint.usage:
+                if not state.gate.enter_now():
+                    await state.gate.enter()
+                record.holds_slot = True
             response = await endpoint.handler(request, state, record)
             # Straight onto the raw list: Starlette's MutableHeaders would rescan it for the name.
             response.raw_headers.append((b"request-id", record.request_id.encode()))
+            if limit_headers:
+                response.raw_headers.extend((name.encode(), value.encode()) for name, value in limit_headers.items())
             return response
         except ProxyError as error:
             logger.warning("%s failed: %s %s", record.request_id, error.error_type, error.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,44 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_client_key(tmp_path: 
     assert result.exit_code == 2
     assert "HOST=0.0.0.0 would let anyone who reaches the port spend your provider credit" in result.output
     assert "--allow-open" in result.output
+
+
+def test_serve_beyond_loopback_is_allowed_once_named_keys_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text(f"OPENAI_API_KEY=sk-test-servekey-0123456789\nHOST=0.0.0.0\nKEYS_FILE={tmp_path / 'keys.json'}\n")
+    created = runner.invoke(app, ["keys", "create", "alice", "--rpm", "5", "--env-file", str(env)])
+    assert created.exit_code == 0, created.output
+    served: list[object] = []
+    monkeypatch.setattr("provider_proxy.server.run", served.append)
+    result = runner.invoke(app, ["serve", "--env-file", str(env)])
+    assert result.exit_code == 0, result.output
+    assert len(served) == 1
+
+
+def test_keys_create_prints_the_key_once_and_stores_only_its_hash(tmp_path: Path) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text(f"KEYS_FILE={tmp_path / 'keys.json'}\n")
+    created = runner.invoke(app, ["keys", "create", "bob", "--model", "claude-*haiku*", "--env-file", str(env)])
+    assert created.exit_code == 0, created.output
+    key = next(line for line in created.output.splitlines() if line.startswith("ppk_"))
+    stored = (tmp_path / "keys.json").read_text()
+    assert key not in stored and hashlib.sha256(key.encode()).hexdigest() in stored
+    assert oct((tmp_path / "keys.json").stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(app, ["keys", "create", "bob", "--env-file", str(env)])
+    assert again.exit_code == 2 and "exists already" in again.output
+    listed = runner.invoke(app, ["keys", "list", "--env-file", str(env)], env={"COLUMNS": "200"})
+    assert "bob" in listed.output and "claude-*haiku*" in listed.output and key not in listed.output
+    revoked = runner.invoke(app, ["keys", "revoke", "bob", "--env-file", str(env)])
+    assert revoked.exit_code == 0 and "Revoked key 'bob'" in revoked.output
+    unknown = runner.invoke(app, ["keys", "revoke", "nobody", "--env-file", str(env)])
+    assert unknown.exit_code == 2 and "no key named 'nobody'" in unknown.output
+
+
+def test_code_uses_the_users_own_client_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = tmp_path / "proxy.env"
+    env.write_text("PROXY_API_KEY=operator-key-0123\n")
+    monkeypatch.setenv("ANTHROPIC_AUTH_TOKEN", "ppk_mine")
+    result = runner.invoke(app, ["code", "--print-env", "--env-file", str(env)])
+    assert "export ANTHROPIC_AUTH_TOKEN=ppk_mine" in result.output

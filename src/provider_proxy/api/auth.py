@@ -1,35 +1,48 @@
-"""The client key check (PROXY_API_KEY), shared by the API and the dashboard."""
+"""Who is asking: the client key check, shared by the API and the dashboard.
+
+A key is accepted as `x-api-key` (what Claude Code sends for ANTHROPIC_API_KEY) or as
+`Authorization: Bearer` (ANTHROPIC_AUTH_TOKEN); the dashboard also takes `?key=` for a browser's
+address bar. With no key configured at all, everyone is let in (the proxy then listens on loopback
+only, unless told otherwise: `Settings.check_open`).
+"""
 
 from __future__ import annotations
-
-import hmac
 
 from starlette.requests import Request
 
 from provider_proxy.api.context import header
-from provider_proxy.config.proxy_config import ProxyConfig
+from provider_proxy.config.keys import ClientKey
 from provider_proxy.errors import ProxyError
+from provider_proxy.services.keyring import KeyRing
 
 
-def has_proxy_key(request: Request, config: ProxyConfig, *, query: bool = False) -> bool:
-    """True when no PROXY_API_KEY is set or the request presents it: as x-api-key, as a Bearer token,
-    or (with `query`, for a browser address bar) as `?key=`."""
-    expected = config.settings.proxy_api_key
-    if expected is None:
-        return True
+def presented_key(request: Request, *, query: bool = False) -> str:
     bearer = header(request, b"authorization")
-    presented = (
+    return (
         header(request, b"x-api-key")
-        or (bearer[7:].strip() if bearer.lower().startswith("bearer ") else "")
+        or (bearer[7:].strip() if bearer[:7].lower() == "bearer " else "")
         or (request.query_params.get("key", "") if query else "")
     )
-    return hmac.compare_digest(presented.encode(), expected.get_secret_value().encode())
 
 
-def authenticate(request: Request, config: ProxyConfig) -> None:
-    if not has_proxy_key(request, config):
+def authenticate(request: Request, keys: KeyRing) -> ClientKey | None:
+    """The caller's key; None when no key is configured. Raises 401 for a missing or unknown key."""
+    if not keys.required:
+        return None
+    key = keys.find(presented_key(request))
+    if key is None:
         raise ProxyError(
             "authentication_error",
-            "invalid x-api-key: this proxy requires the key set in PROXY_API_KEY "
-            "(send it as x-api-key or ANTHROPIC_AUTH_TOKEN)",
+            "invalid x-api-key: this proxy requires a client key (PROXY_API_KEY, or one made with "
+            "`provider-proxy keys create NAME`); send it as x-api-key or ANTHROPIC_AUTH_TOKEN",
         )
+    return key
+
+
+def may_administer(request: Request, keys: KeyRing) -> bool:
+    """Whether the request may see the dashboard and /metrics: PROXY_API_KEY or an `admin` key (anyone
+    when no key is configured)."""
+    if not keys.required:
+        return True
+    key = keys.find(presented_key(request, query=True))
+    return key is not None and key.admin

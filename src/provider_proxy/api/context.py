@@ -11,12 +11,16 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from provider_proxy.config.proxy_config import ProxyConfig
+from provider_proxy.services.admission import Gate
 from provider_proxy.services.dispatch import Dispatcher
+from provider_proxy.services.keyring import KeyRing
+from provider_proxy.services.limits.limiter import Limiter
 from provider_proxy.services.recorder import Recorder
 from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
 from provider_proxy.services.usage.record import RequestRecord
+from provider_proxy.services.usage.report import Pricing
 
 
 @dataclass(slots=True)
@@ -34,6 +38,10 @@ class ProxyState:
     dispatcher: Dispatcher
     recorder: Recorder
     tokens: TokenCounter
+    keys: KeyRing
+    limiter: Limiter
+    gate: Gate
+    pricing: Pricing
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
 

@@ -20,6 +20,7 @@ from provider_proxy.conversion.request import Translation, to_openai
 from provider_proxy.conversion.response import to_anthropic
 from provider_proxy.conversion.stream import StreamTranslator
 from provider_proxy.conversion.stream_pipeline import EventPipeline
+from provider_proxy.errors import ProxyError
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
 from provider_proxy.services.context_window import fit_window
 from provider_proxy.services.routing import RequestTraits, is_subagent
@@ -42,6 +43,7 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     traits = _traits(request, anthropic_request, state, raw) if state.config.scenarios else _NO_TRAITS
     route = state.router.route(anthropic_request, traits)
     record.model, record.stream = anthropic_request.model, anthropic_request.stream
+    _check_allowed(record, route, state)
     record.session_id = header(request, b"x-claude-code-session-id")[:_SESSION_ID_LIMIT] or None
     _note_target(record, route)
     if dropped:
@@ -79,6 +81,21 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     record.input_tokens, record.output_tokens = usage["input_tokens"], usage["output_tokens"]
     record.cache_read_tokens, record.stop_reason = usage["cache_read_input_tokens"], message["stop_reason"]
     return Response(orjson.dumps(message), media_type=JSON)
+
+
+def _check_allowed(record: RequestRecord, route: Route, state: ProxyState) -> None:
+    """The key's model list, and room for one more stream."""
+    key = record.client_key
+    if key is not None and key.models and not key.allows(route.requested, route.label):
+        raise ProxyError(
+            "permission_error",
+            f"key {key.name!r} may not use model {route.requested!r}; it may use: {', '.join(key.models)}",
+        )
+    if record.stream and state.recorder.open_streams >= state.config.settings.max_open_streams:
+        state.recorder.metrics.overloaded.labels("streams").inc()
+        raise ProxyError(
+            "overloaded_error", "the proxy has as many streams open as it may (MAX_OPEN_STREAMS); retry shortly"
+        )
 
 
 def _traits(request: Request, body: MessagesRequest, state: ProxyState, raw: bytes) -> RequestTraits:

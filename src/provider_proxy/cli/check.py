@@ -87,11 +87,11 @@ def check_config(settings: Settings) -> list[Finding]:
         users = used.get(name)
         where = f"provider {name!r} ({provider.profile.kind}, {provider.base_url})"
         findings.append(_provider_finding(where, provider, users))
-    if settings.proxy_api_key is None and settings.host not in _LOOPBACK:
+    if not config.keys.required and settings.host not in _LOOPBACK:
         findings.append(
             Finding(
                 "warning",
-                f"HOST={settings.host} exposes the proxy beyond this machine without PROXY_API_KEY: "
+                f"HOST={settings.host} exposes the proxy beyond this machine without PROXY_API_KEY or client keys: "
                 "anyone who reaches the port spends your provider credit",
             )
         )

@@ -90,7 +90,10 @@ class Launch:
 
 def launch_for(settings: Settings) -> Launch:
     host = _LOOPBACK_FOR.get(settings.host, settings.host)
-    token = settings.proxy_api_key.get_secret_value() if settings.proxy_api_key else "provider-proxy"
+    # A named client key the user holds (`provider-proxy keys create`) wins over the operator's key.
+    token = os.environ.get("ANTHROPIC_AUTH_TOKEN") or (
+        settings.proxy_api_key.get_secret_value() if settings.proxy_api_key else "provider-proxy"
+    )
     return Launch(base_url=f"http://{host}:{settings.port}", token=token, window=main_window(settings))
 
 

@@ -59,6 +59,7 @@ def serve(
 ) -> None:
     """Run the proxy."""
     from provider_proxy.cli.check import startup_warnings
+    from provider_proxy.config.proxy_config import build_config
     from provider_proxy.server import run
 
     settings = _settings(
@@ -71,7 +72,7 @@ def serve(
         allow_open=allow_open,
     )
     with _config_errors():
-        settings.check_open()
+        settings.check_open(build_config(settings).keys.required)
         for warning in startup_warnings(settings):
             typer.secho(f"warning: {warning}", fg="yellow", err=True)
         run(settings)
@@ -223,6 +224,69 @@ def models(
         print(render.as_json(report))
     else:
         Console().print(render.as_table(report))
+
+
+keys_app = typer.Typer(
+    no_args_is_help=True,
+    help="Client keys: create, list, revoke (in KEYS_FILE, default DATA_DIR/keys.json; no restart needed).",
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for (letters, digits, . _ - @).")],
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Allowed model pattern, e.g. 'claude-*haiku*' (repeatable).")
+    ] = None,
+    rpm: Annotated[int | None, typer.Option(min=1, help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(min=1, help="Tokens (input + output) per minute.")] = None,
+    daily_budget: Annotated[float | None, typer.Option(min=0.01, help="US dollars per UTC day.")] = None,
+    monthly_budget: Annotated[float | None, typer.Option(min=0.01, help="US dollars per UTC month.")] = None,
+    admin: Annotated[bool, typer.Option(help="May open the dashboard and /metrics.")] = False,
+    config: ConfigOption = None,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """Make a key; it is printed once and stored only as a hash."""
+    from provider_proxy.cli.keys import create_key
+    from provider_proxy.config.proxy_config import build_config
+
+    settings = _settings(env_file, config_file=config)
+    with _config_errors():
+        limits: dict[str, object] = {"models": tuple(model or ()), "rpm": rpm, "tpm": tpm, "admin": admin}
+        limits |= {"daily_budget": daily_budget, "monthly_budget": monthly_budget}
+        key = create_key(settings.keys_path, name, frozenset(build_config(settings).key_entries), **limits)
+    typer.secho(f"Created key {name!r} in {settings.keys_path}. It is shown only now; give it to its user:", err=True)
+    print(key)
+    typer.secho("Clients send it as x-api-key (ANTHROPIC_API_KEY) or a Bearer token (ANTHROPIC_AUTH_TOKEN).", err=True)
+
+
+@keys_app.command("list")
+def keys_list(config: ConfigOption = None, env_file: EnvFileOption = Path(".env")) -> None:
+    """The keys, with their limits (never the keys themselves)."""
+    from provider_proxy.cli.keys import keys_table, show
+    from provider_proxy.config.keys import read_keys_file
+    from provider_proxy.config.proxy_config import build_config
+
+    settings = _settings(env_file, config_file=config)
+    with _config_errors():
+        show(keys_table(read_keys_file(settings.keys_path), build_config(settings).key_entries))
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The key's name.")],
+    config: ConfigOption = None,
+    env_file: EnvFileOption = Path(".env"),
+) -> None:
+    """Revoke a key: a running proxy refuses it within a second, no restart needed."""
+    from provider_proxy.cli.keys import revoke_key
+    from provider_proxy.config.proxy_config import build_config
+
+    settings = _settings(env_file, config_file=config)
+    with _config_errors():
+        revoke_key(settings.keys_path, name, frozenset(build_config(settings).key_entries))
+    typer.secho(f"Revoked key {name!r}.", fg="green")
 
 
 def main() -> None:

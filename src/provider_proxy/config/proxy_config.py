@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from provider_proxy.config.keys import KeyEntry, KeySet, build_keys
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
 from provider_proxy.config.urls import base_url_problem
@@ -169,6 +170,8 @@ class ConfigFile(_Strict):
     fallbacks: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     prices: dict[str, PriceEntry] = Field(default_factory=dict)
+    # Named client keys (`config.keys`); more in the keys file `provider-proxy keys` manages.
+    keys: dict[str, KeyEntry] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,13 @@ class ProxyConfig:
     prices: dict[str, PriceEntry] = field(default_factory=dict)
     scenarios: dict[ScenarioName, ScenarioEntry] = field(default_factory=dict)
     fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The `[keys]` tables of the config file, and every key in force when the configuration was built.
+    key_entries: dict[str, KeyEntry] = field(default_factory=dict)
+    keys: KeySet = field(default_factory=KeySet)
+
+    def reload_keys(self) -> KeySet:
+        """The keys in force now: the keys file may have changed since start-up."""
+        return build_keys(self.settings, self.key_entries)
 
     def facts_for(self, model: str, provider_kind: str | None = None) -> ModelFacts:
         """The upstream model's facts from the dataset, with its `[models."name"]` entry applied."""
@@ -339,6 +349,8 @@ def build_config(settings: Settings) -> ProxyConfig:
         prices=file.prices,
         scenarios=file.scenarios,
         fallbacks=file.fallbacks,
+        key_entries=file.keys,
+        keys=build_keys(settings, file.keys),
     )
 
 

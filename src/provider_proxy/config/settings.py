@@ -7,6 +7,7 @@ file (`CONFIG_FILE`, see `config.proxy_config`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Final, Literal
 
@@ -17,6 +18,12 @@ from provider_proxy.config.urls import base_url_problem
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory: `$XDG_DATA_HOME/provider-proxy` or `~/.local/share/provider-proxy`."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "provider-proxy"
 
 
 class ConfigError(Exception):
@@ -67,6 +74,18 @@ class Settings(BaseSettings):
 
     # When set, clients must present it as x-api-key or a Bearer token.
     proxy_api_key: SecretStr | None = None
+    # Named client keys managed by `provider-proxy keys` (default: DATA_DIR/keys.json); more in CONFIG_FILE.
+    keys_file: Path | None = None
+    # Per-key limits are counted here when set (shared by every replica), else in each process.
+    redis_url: SecretStr | None = None
+    # When Redis cannot be reached: keep serving with per-process counts (false) or refuse with 529 (true).
+    limits_fail_closed: bool = False
+    # /v1/messages requests in flight at once; beyond it a few wait QUEUE_TIMEOUT seconds, the rest get 529.
+    max_concurrent_requests: int = Field(default=1024, ge=1)
+    max_queued_requests: int = Field(default=64, ge=0)
+    queue_timeout: float = Field(default=5.0, ge=0)
+    # Streams open at once; one more is refused with 529 at once.
+    max_open_streams: int = Field(default=1024, ge=1)
     # Listen beyond loopback without PROXY_API_KEY (something in front controls who gets in).
     allow_open: bool = False
     config_file: Path | None = None
@@ -94,16 +113,26 @@ class Settings(BaseSettings):
         return self.middle_model or self.big_model
 
     @property
+    def data_path(self) -> Path:
+        return self.data_dir or default_data_dir()
+
+    @property
+    def keys_path(self) -> Path:
+        """The client keys file `provider-proxy keys` manages (read when it exists)."""
+        return self.keys_file or self.data_path / "keys.json"
+
+    @property
     def loopback_only(self) -> bool:
         return self.host in LOOPBACK
 
-    def check_open(self) -> None:
+    def check_open(self, keys_required: bool) -> None:
         """Refuse to serve beyond this machine with no client key, unless told it is on purpose."""
-        if self.proxy_api_key is None and not self.loopback_only and not self.allow_open:
+        if not keys_required and not self.loopback_only and not self.allow_open:
             raise ConfigError(
                 f"HOST={self.host} would let anyone who reaches the port spend your provider credit: set "
-                "PROXY_API_KEY (clients send it as x-api-key or ANTHROPIC_AUTH_TOKEN), listen on 127.0.0.1, "
-                "or pass --allow-open (ALLOW_OPEN=true) when something in front of the proxy controls access"
+                "PROXY_API_KEY or create client keys (provider-proxy keys create NAME; clients send a key as "
+                "x-api-key or ANTHROPIC_AUTH_TOKEN), listen on 127.0.0.1, or pass --allow-open "
+                "(ALLOW_OPEN=true) when something in front of the proxy controls access"
             )
 
 

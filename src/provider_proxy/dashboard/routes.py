@@ -17,7 +17,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from provider_proxy.api.auth import has_proxy_key
+from provider_proxy.api.auth import may_administer
 from provider_proxy.api.context import ProxyState
 from provider_proxy.api.responses import JSON, error_response
 from provider_proxy.dashboard.data import dashboard_data
@@ -41,11 +41,14 @@ def dashboard_routes() -> list[BaseRoute]:
 
 
 def _denied(request: Request) -> Response | None:
-    """A 401 unless the request carries PROXY_API_KEY (when one is set)."""
+    """A 401 unless the request carries PROXY_API_KEY or an admin key (when keys are configured)."""
     state: ProxyState = request.app.state.proxy
-    if has_proxy_key(request, state.config, query=True):
+    if may_administer(request, state.keys):
         return None
-    message = f"{request.url.path} requires PROXY_API_KEY: send it as x-api-key, a Bearer token or ?key=..."
+    message = (
+        f"{request.url.path} requires PROXY_API_KEY or an admin key (keys create --admin): "
+        "send it as x-api-key, a Bearer token or ?key=..."
+    )
     return error_response(ProxyError("authentication_error", message), new_request_id())
 
 

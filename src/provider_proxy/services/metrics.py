@@ -85,6 +85,29 @@ class ProxyMetrics:
             "Usage records never written: dropped from a full queue, or given up at shutdown.",
             registry=registry,
         )
+        self.limited = Counter(
+            "proxy_limited", "Requests refused by a client key's limit, by limit.", ("limit",), registry=registry
+        )
+        self.overloaded = Counter(
+            "proxy_overloaded",
+            "Requests refused with 529 because the proxy was full, by reason (queue_full, queue_timeout, streams).",
+            ("reason",),
+            registry=registry,
+        )
+        self.requests_in_flight = Gauge(
+            "proxy_requests_in_flight", "/v1/messages requests being served.", registry=registry
+        )
+        self.requests_queued = Gauge(
+            "proxy_requests_queued", "Requests waiting for a slot (MAX_CONCURRENT_REQUESTS).", registry=registry
+        )
+        self.limits_shared_up = Gauge(
+            "proxy_limits_shared_up",
+            "1 while per-key limits are counted in Redis, 0 while Redis is unreachable (counted per process).",
+            registry=registry,
+        )
+        self.limits_store_errors = Counter(
+            "proxy_limits_store_errors", "Failed calls to Redis for per-key limits.", registry=registry
+        )
         self._cache: dict[tuple[object, ...], _Series] = {}
 
     def observe(self, record: RequestRecord) -> None:

@@ -22,6 +22,8 @@ class Recorder:
     def __init__(self, metrics: ProxyMetrics, writer: UsageWriter | None = None) -> None:
         self.metrics = metrics
         self.writer = writer
+        # Streams being sent now (MAX_OPEN_STREAMS is checked against it).
+        self.open_streams = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, known_models: frozenset[str] = frozenset()) -> Recorder:
@@ -37,13 +39,15 @@ class Recorder:
     def sending(self, record: RequestRecord) -> None:
         """The response is about to be sent (a stream starts now)."""
         if record.stream:
+            self.open_streams += 1
             self.metrics.streams_in_flight.inc()
 
-    def finish(self, record: RequestRecord, *, usage: bool) -> None:
-        """The response has been sent: write the log line and, for `usage` endpoints, the usage row
-        and the metrics."""
+    def finish(self, record: RequestRecord, *, usage: bool, sent: bool = True) -> None:
+        """The response has been sent (`sent`; else the client left before it): write the log line and,
+        for `usage` endpoints, the usage row and the metrics."""
         record.latency_ms = record.elapsed_ms()
-        if record.stream:
+        if record.stream and sent:
+            self.open_streams -= 1
             self.metrics.streams_in_flight.dec()
         if usage:
             self.metrics.observe(record)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, Final
 
+from provider_proxy.config.keys import ClientKey
+
 _NOT_STORED: Final = {"stored": False}
 
 
@@ -53,6 +55,10 @@ class RequestRecord:
     # For the log line: the request's method and path.
     method: str = field(default="POST", compare=False, metadata=_NOT_STORED)
     path: str = field(default="/v1/messages", compare=False, metadata=_NOT_STORED)
+    # The client's key (its name is stored as `key_name`), for its model list and limits.
+    client_key: ClientKey | None = field(default=None, compare=False, repr=False, metadata=_NOT_STORED)
+    # The request holds one of the proxy's slots (`services.admission`) until its response is sent.
+    holds_slot: bool = field(default=False, compare=False, metadata=_NOT_STORED)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

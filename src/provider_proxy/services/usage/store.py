@@ -6,15 +6,14 @@ PostgreSQL store converts the placeholders. Every method is async; blocking driv
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
-from provider_proxy.config.settings import ConfigError, Settings
+from provider_proxy.config.settings import ConfigError, Settings, default_data_dir
 from provider_proxy.services.usage.record import RequestRecord
 
 DB_FILE = "usage.db"
+__all__ = ["DB_FILE", "UsageStore", "default_data_dir", "store_from_settings"]
 
 
 class UsageStore(Protocol):
@@ -34,12 +33,6 @@ class UsageStore(Protocol):
     async def close(self) -> None: ...
 
 
-def default_data_dir() -> Path:
-    """The per-user data directory: `$XDG_DATA_HOME/provider-proxy` or `~/.local/share/provider-proxy`."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "provider-proxy"
-
-
 def store_from_settings(settings: Settings) -> UsageStore:
     """The configured store, not yet opened: PostgreSQL when USAGE_DATABASE_URL is set, else SQLite."""
     if settings.usage_database_url is not None:
@@ -51,4 +44,4 @@ def store_from_settings(settings: Settings) -> UsageStore:
         return PostgresStore(url)
     from provider_proxy.services.usage.sqlite_store import SQLiteStore
 
-    return SQLiteStore((settings.data_dir or default_data_dir()) / DB_FILE)
+    return SQLiteStore(settings.data_path / DB_FILE)
