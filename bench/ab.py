@@ -83,6 +83,11 @@ def main() -> int:
     parser.add_argument("--stream-c64-n", type=int, default=2560, help="streams per concurrency-64 sample (paced: 1/4)")
     parser.add_argument("--floor", action="store_true", help="measure bench/floor.py in the same loops")
     parser.add_argument("--coalesced-only", action="store_true", help="stream only coalesced (skip paced 1 ms)")
+    parser.add_argument(
+        "--limited",
+        action="store_true",
+        help="add 'limited': the after tree with the load client's key limited (rpm, tpm, budget; counted)",
+    )
     ab = parser.parse_args()
     args = parse(["--peers", "none", "--no-workers"])
     bench = Bench(args)
@@ -93,8 +98,11 @@ def main() -> int:
     bench.start_upstream_only()
     assert bench.upstream is not None
     try:
-        for name, source in (("before", ab.before), ("after", ab.after)):
-            server = servers.start_ours(bench.upstream.port, PROXY_CPU, source=source.resolve())
+        variants = [("before", ab.before, None), ("after", ab.after, None)]
+        if ab.limited:
+            variants.append(("limited", ab.after, servers.limited_key_env()))
+        for name, source, env in variants:
+            server = servers.start_ours(bench.upstream.port, PROXY_CPU, source=source.resolve(), extra_env=env)
             server.name = name
             bench.proxies.append(server)
         if ab.floor:

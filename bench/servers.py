@@ -207,6 +207,18 @@ def start_ours(
     return server
 
 
+def limited_key_env() -> dict[str, str]:
+    """Settings that make the load client's key a named key with every kind of limit, set too high to
+    refuse anything: each request is then authenticated by name, admitted, counted and priced."""
+    import hashlib
+    import json
+
+    keys = Path(tempfile.mkdtemp()) / "keys.json"
+    entry = {"sha256": hashlib.sha256(CLIENT_KEY.encode()).hexdigest(), "rpm": 10**9, "tpm": 10**12}
+    keys.write_text(json.dumps({"keys": {"bench": entry | {"daily_budget": 10.0**9}}}))
+    return {"KEYS_FILE": str(keys)}
+
+
 def start_floor(upstream_port: int, cpu: int | None) -> Server | tuple[None, str]:
     """bench/floor.py: aiohttp server + client, one orjson round trip per request and per stream event."""
     port = free_port()
