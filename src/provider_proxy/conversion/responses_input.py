@@ -1,8 +1,8 @@
 """Anthropic message history -> Responses API `input` items (pure).
 
 - user text, images and documents -> a `message` item with `input_text`, `input_image`, `input_file`
-  parts; assistant text -> a `message` item with `output_text` parts; role-"system" messages stay
-  system messages where they are.
+  parts; assistant text -> an assistant `message` item whose content is the text (consecutive text
+  blocks joined); role-"system" messages stay system messages where they are.
 - assistant `tool_use` -> a `function_call` item (the tool_use id is the `call_id`); user
   `tool_result` -> a `function_call_output` item with that `call_id` (text, or text and images as a
   list). A call whose result never came is answered with a note, as the Responses API wants an output
@@ -44,7 +44,6 @@ from provider_proxy.models.openai_responses_request import (
     InputItem,
     InputPart,
     InputText,
-    OutputText,
     ReasoningItem,
     SummaryText,
 )
@@ -128,12 +127,12 @@ class _InputBuilder:
 
     def assistant(self, index: int, blocks: list[ContentBlock]) -> None:
         replay = self.options.keep_thinking is None or index in self.options.keep_thinking
-        texts: list[OutputText] = []
+        texts: list[str] = []
         used: set[str] = set()
         for block in blocks:
             if isinstance(block, TextBlock):
                 if block.text:
-                    texts.append({"type": "output_text", "text": block.text})
+                    texts.append(block.text)
                 continue
             self.flush_text(texts)
             if isinstance(block, ToolUseBlock):
@@ -144,9 +143,9 @@ class _InputBuilder:
                     self.out.append(item)
         self.flush_text(texts)
 
-    def flush_text(self, texts: list[OutputText]) -> None:
+    def flush_text(self, texts: list[str]) -> None:
         if texts:
-            self.out.append({"type": "message", "role": "assistant", "content": list(texts)})
+            self.out.append({"type": "message", "role": "assistant", "content": "".join(texts)})
             texts.clear()
 
     def function_call(self, block: ToolUseBlock, used: set[str]) -> FunctionCall:
@@ -225,7 +224,11 @@ class _InputBuilder:
         elif content:
             parts.extend(self.result_part(part) for part in content)
         if block.is_error:
-            parts.insert(0, _text("Error:" if parts else "Error"))
+            first = parts[0] if parts else None
+            if first is not None and first["type"] == "input_text":
+                parts[0] = _text(f"Error: {first['text']}")
+            else:
+                parts.insert(0, _text("Error"))
         if all(part["type"] == "input_text" for part in parts):
             return "\n".join(part["text"] for part in parts if part["type"] == "input_text")
         return parts

@@ -163,14 +163,16 @@ def _tool_choice(
 
 
 def _add_reasoning(body: ResponsesRequest, request: MessagesRequest, route: Route) -> None:
-    """Reasoning models get their reasoning back encrypted (to replay it on the next turn); the effort
-    and a summary (shown as the thinking text) are asked for when the client asked for thinking."""
-    thinking = request.thinking is not None and request.thinking.type != "disabled"
-    reasons = route.facts.reasoning
-    if reasons is False or (reasons is None and not thinking):
+    """A model that thinks gets its reasoning back encrypted (to replay it on the next turn; models
+    that do not think refuse the `include`); the effort and a summary (shown as the thinking text)
+    are asked for when the client asked for thinking and the model takes a reasoning control."""
+    facts = route.facts
+    asked = request.thinking is not None and request.thinking.type != "disabled"
+    thinks = facts.thinking if facts.thinking is not None else facts.reasoning
+    if thinks is False or (thinks is None and not asked):
         return
     body["include"] = [ENCRYPTED_REASONING]
-    if not thinking:
+    if not asked or facts.reasoning is False:
         return
     reasoning: Reasoning = {"summary": "auto"}
     effort = route.overrides.reasoning_effort or _effort(request)

@@ -31,11 +31,6 @@ class InputFile(TypedDict):
 InputPart = InputText | InputImage | InputFile
 
 
-class OutputText(TypedDict):
-    type: Literal["output_text"]
-    text: str
-
-
 class InputMessage(TypedDict):
     type: Literal["message"]
     role: Literal["user", "system"]
@@ -43,9 +38,12 @@ class InputMessage(TypedDict):
 
 
 class AssistantMessage(TypedDict):
+    """Earlier assistant text: a plain string (the form OpenAI's SDK types accept without item ids,
+    which `store: false` has no use for)."""
+
     type: Literal["message"]
     role: Literal["assistant"]
-    content: list[OutputText]
+    content: str
 
 
 class FunctionCall(TypedDict):
