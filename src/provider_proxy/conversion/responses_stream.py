@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from enum import Enum, auto
 from typing import Final, assert_never
 
 import msgspec
@@ -42,6 +41,7 @@ from provider_proxy.conversion.responses_response import (
     usage_fields,
 )
 from provider_proxy.conversion.signatures import thinking_signature
+from provider_proxy.conversion.stream import Phase
 from provider_proxy.conversion.stream_pipeline import line_too_long
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind
 from provider_proxy.errors import ProxyError, UpstreamError, error_payload
@@ -65,12 +65,6 @@ _DONE: Final = "[DONE]"
 _SNIPPET: Final = 200
 _PART_SEPARATOR: Final = "\n\n"
 _event_decoder = msgspec.json.Decoder(UpstreamEvent)
-
-
-class Phase(Enum):
-    NEW = auto()  # message_start not sent yet
-    STREAMING = auto()
-    DONE = auto()  # message_stop or error sent; nothing more may follow
 
 
 @dataclass(slots=True)
@@ -108,7 +102,6 @@ class ResponsesStreamTranslator:
         self._next_index = 0
         # Output items that got a block (or were skipped as empty), so a `done` does not send them twice.
         self._finished: set[int] = set()
-        self._added: dict[int, OutputItem] = {}
         self._ids: set[str] = set()
         self._tool_calls = 0
         self._refused = False
@@ -301,7 +294,6 @@ class ResponsesStreamTranslator:
         self._block.part = part
 
     def _item_added(self, index: int, item: OutputItem) -> None:
-        self._added[index] = item
         if item.type == "function_call":
             self._open_call(index, item)
 
