@@ -16,10 +16,8 @@ from provider_proxy.api.context import Answer, ProxyState, header
 from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
 from provider_proxy.config.provider import Route
-from provider_proxy.conversion.request import Translation, to_openai
-from provider_proxy.conversion.response import to_anthropic
-from provider_proxy.conversion.stream import StreamTranslator
-from provider_proxy.conversion.stream_pipeline import EventPipeline
+from provider_proxy.conversion.request import Translation
+from provider_proxy.conversion.upstream_api import Prepared, stream_pipeline_for, to_message, translate
 from provider_proxy.errors import ProxyError
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
 from provider_proxy.services.context_window import fit_window
@@ -49,10 +47,12 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
 
-    def prepare(target: Route) -> tuple[Translation, bytes]:
+    def prepare(target: Route) -> tuple[Prepared, bytes]:
         with client_json:
-            translation = to_openai(anthropic_request, target)
-            body = fit_window(orjson.dumps(translation.body), translation, target, state.tokens)
+            translation = translate(anthropic_request, target)
+            body = orjson.dumps(translation.body)
+            if isinstance(translation, Translation):
+                body = fit_window(body, translation, target, state.tokens)
         for note in translation.notes:
             logger.info("%s %s", record.request_id, note)
         if logger.isEnabledFor(logging.DEBUG):
@@ -69,14 +69,15 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
         record.retries, record.attempts = outcome.retries, outcome.summary() or None
     if anthropic_request.stream:
         _note_target(record, opened.target)
-        translation = opened.prepared
-        translator = StreamTranslator(anthropic_request.model, translation, estimate_input_tokens(opened.body))
-        pipeline = EventPipeline(translator, state.config.secrets, record.request_id)
+        input_tokens = estimate_input_tokens(opened.body)
+        pipeline = stream_pipeline_for(
+            opened.prepared, anthropic_request.model, input_tokens, state.config.secrets, record.request_id
+        )
         return EventStreamResponse(pipeline, opened.answer, record, state.config.settings)
     _note_target(record, answered.target)
     completion, translation = answered.answer, answered.prepared
     estimate = 0 if completion.usage else estimate_input_tokens(answered.body)
-    message = to_anthropic(completion, anthropic_request.model, translation, estimate)
+    message = to_message(completion, anthropic_request.model, translation, estimate)
     usage = message["usage"]
     record.input_tokens, record.output_tokens = usage["input_tokens"], usage["output_tokens"]
     record.cache_read_tokens, record.stop_reason = usage["cache_read_input_tokens"], message["stop_reason"]

@@ -23,7 +23,7 @@ from typing import Final
 from starlette.types import Message, Receive, Scope, Send
 
 from provider_proxy.config.settings import Settings
-from provider_proxy.conversion.stream_pipeline import EventPipeline
+from provider_proxy.conversion.upstream_api import StreamPipeline
 from provider_proxy.errors import ProxyError, UpstreamError, internal_error
 from provider_proxy.models.anthropic_output import StreamEvent
 from provider_proxy.services.upstream import UpstreamStream
@@ -48,7 +48,7 @@ class EventStreamResponse:
     status_code = 200
 
     def __init__(
-        self, pipeline: EventPipeline, upstream: UpstreamStream, record: RequestRecord, settings: Settings
+        self, pipeline: StreamPipeline, upstream: UpstreamStream, record: RequestRecord, settings: Settings
     ) -> None:
         self._pipeline = pipeline
         self._upstream = upstream

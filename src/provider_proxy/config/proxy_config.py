@@ -57,6 +57,8 @@ class ProviderEntry(_Strict):
     api_key: SecretStr | None = None
     api_key_env: str | None = None
     kind: str | None = None
+    # "responses": speak OpenAI's Responses API (`POST {base_url}/responses`) instead of Chat Completions.
+    api: Literal["chat", "responses"] = "chat"
     # Single flags of the profile, e.g. `[providers.x.profile] stream_usage = false`.
     profile: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
@@ -299,6 +301,7 @@ def _file_provider(name: str, entry: ProviderEntry) -> Provider:
         total_timeout=entry.total_timeout,
         max_concurrency=entry.max_concurrency,
         proxy=_proxy(entry.proxy, f"providers.{name}.proxy"),
+        api=entry.api,
     )
 
 

@@ -2,7 +2,8 @@
 
 Thinking signatures: recent Claude Code drops thinking blocks without a `signature`, so the proxy
 signs every thinking block it emits. The signature carries what the provider needs back on the next
-turn (OpenRouter's `reasoning_details`); the thinking text itself comes back in the block.
+turn (OpenRouter's `reasoning_details`, a Responses API reasoning item's `encrypted_content`); the
+thinking text itself comes back in the block.
 
 Tool-call ids: Gemini 3 wants each tool call's `thought_signature` echoed with the call. The
 signature rides in the tool_use id the client keeps in its history, and is split off again when the
@@ -31,10 +32,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def thinking_signature(reasoning_details: list[Any] | None = None) -> str:
+def thinking_signature(reasoning_details: list[Any] | None = None, encrypted_content: str | None = None) -> str:
     payload: dict[str, Any] = {}
     if reasoning_details:
         payload["rd"] = reasoning_details
+    if encrypted_content:
+        payload["enc"] = encrypted_content
     return _THINKING_PREFIX + _b64(orjson.dumps(payload))
 
 

@@ -19,9 +19,8 @@ from typing import Any, Final, Generic, TypeVar
 
 from provider_proxy.config.provider import Provider, Route
 from provider_proxy.config.settings import Settings
-from provider_proxy.conversion.stream_pipeline import error_at_start
+from provider_proxy.conversion.upstream_api import Answer, error_at_start
 from provider_proxy.errors import PromptTooLong, TargetUnfit, UpstreamError
-from provider_proxy.models.openai import ChatCompletion
 from provider_proxy.services.breaker import CircuitBreakers
 from provider_proxy.services.upstream import Outcome, UpstreamClient, UpstreamStream
 
@@ -56,7 +55,7 @@ class Dispatcher:
 
     def complete(
         self, route: Route, prepare: Callable[[Route], tuple[P, bytes]], outcome: Outcome
-    ) -> Coroutine[Any, Any, Answered[P, ChatCompletion]]:
+    ) -> Coroutine[Any, Any, Answered[P, Answer]]:
         """A non-streaming completion from the first target that gives one. (Plain methods handing back
         `_first`'s coroutine: one coroutine frame less to resume on every event of every request.)"""
         return self._first(route, prepare, self.upstream.complete, outcome)
@@ -75,7 +74,7 @@ class Dispatcher:
         wait = min(_FIRST_READ, deadline - asyncio.get_running_loop().time())
         try:
             first = await stream.peek(wait)
-            failure = None if first is None else error_at_start(first, self.upstream.secrets)
+            failure = None if first is None else error_at_start(provider.api, first, self.upstream.secrets)
         except UpstreamError as error:
             failure = error
         except BaseException:

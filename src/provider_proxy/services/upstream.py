@@ -20,6 +20,8 @@ import msgspec
 
 from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import Settings
+from provider_proxy.conversion.responses_response import decode_response
+from provider_proxy.conversion.upstream_api import Answer
 from provider_proxy.errors import (
     UnsafeModelName,
     UpstreamError,
@@ -70,8 +72,11 @@ class Outcome:
 
 
 def chat_url(provider: Provider, model: str) -> str:
-    """The completions URL; for Azure the model (the deployment) is a path segment, so a name that is
-    not exactly one safe segment is refused (`UnsafeModelName`) rather than sent."""
+    """The completions URL (or the Responses API's, for a provider that speaks it); for Azure's chat
+    completions the model (the deployment) is a path segment, so a name that is not exactly one safe
+    segment is refused (`UnsafeModelName`) rather than sent."""
+    if provider.api == "responses":
+        return provider.responses_url
     if provider.api_version is None:
         return provider.chat_url
     base = provider.base_url
@@ -180,12 +185,12 @@ class UpstreamClient:
             )
         return client
 
-    async def complete(
-        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float
-    ) -> ChatCompletion:
-        """A non-streaming completion, by the loop time `deadline`."""
+    async def complete(self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float) -> Answer:
+        """A non-streaming completion (or Responses API response), by the loop time `deadline`."""
         response = await self._send(provider, model, body, outcome, deadline, whole=True)
         raw = await response.read()
+        if provider.api == "responses":
+            return decode_response(raw, self.secrets)
         try:
             completion = _completion_decoder.decode(raw)
         except msgspec.DecodeError:
