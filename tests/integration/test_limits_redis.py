@@ -117,3 +117,25 @@ def test_budgets_in_a_new_redis_start_from_the_usage_store(
     alone.stop()
     shared = start_proxy(**settings, redis_url=redis.url)
     assert_error(post(shared, alice, BODY), 400, "invalid_request_error")
+
+
+def test_limits_are_shared_again_once_redis_answers_again(
+    start_proxy: Callable[..., ProxyServer],
+    upstream: FakeUpstream,
+    redis: RedisServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("provider_proxy.services.limits.limiter._RETRY_SECONDS", 0.2)
+    keys = tmp_path / "keys.json"
+    alice = create_key(keys, "alice", NONE, rpm=1000)
+    admin = create_key(keys, "ops", NONE, admin=True)
+    upstream.script = lambda _: Reply(json=completion("ok"))
+    proxy = start_proxy(keys_file=keys, redis_url=redis.url)
+    redis.stop()
+    assert post(proxy, alice).status_code == 200
+    assert metric(proxy, "proxy_limits_shared_up", admin) == "proxy_limits_shared_up 0.0"
+    redis.start()  # the same port, empty
+    time.sleep(0.3)
+    assert post(proxy, alice).status_code == 200
+    assert metric(proxy, "proxy_limits_shared_up", admin) == "proxy_limits_shared_up 1.0"
