@@ -120,13 +120,11 @@ def _converted(spec: Path) -> dict[str, Any]:
         return loaded
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with spec.open("rb") as handle:
-        document = yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
+        document = yaml.load(handle, Loader=loader)
     schemas = _reachable(document["components"]["schemas"], ROOT)
     open_schemas = {name: _without_nullable(schema) for name, schema in schemas.items()}
     members = _allof_members(open_schemas)
-    closed_schemas = {
-        name: (schema if name in members else _closed(schema)) for name, schema in open_schemas.items()
-    }
+    closed_schemas = {name: (schema if name in members else _closed(schema)) for name, schema in open_schemas.items()}
     # The parts of an allOf are not closed alone, and the request that joins them is checked in
     # Python (`top_level`): a failed part would leave every field of the request "unevaluated".
     closed_schemas[ROOT] = open_schemas[ROOT]
@@ -181,30 +179,54 @@ class ChatRequestSchema:
         self._closed = _validator(converted["closed"])
         self.top_level: frozenset[str] = frozenset(converted["top_level"])
 
-    def problems(self, body: Any, *, strict: bool = False, extensions: Iterable[str] = ()) -> list[str]:
-        """What is wrong with `body` by OpenAI's schema, one line each; [] when nothing is."""
+    def problems(
+        self, body: Any, *, strict: bool = False, extensions: Iterable[str] = (), waived: Iterable[str] = ()
+    ) -> list[str]:
+        """What is wrong with `body` by OpenAI's schema, one line each; [] when nothing is. Errors in
+        the `waived` top-level fields are left out (a provider that documents other limits for them)."""
         checked = body
         if strict and extensions:
             checked = copy.deepcopy(body)
             for extension in extensions:
                 _strip(checked, extension.split("."))
         validator = self._closed if strict else self._open
-        found = [_describe(_deepest(error)) for error in validator.iter_errors(checked)]
+        skip = frozenset(waived)
+        errors = (e for e in validator.iter_errors(checked) if not (e.absolute_path and e.absolute_path[0] in skip))
+        found = [_describe(leaf) for error in errors for leaf in _leaves(error)]
         if strict and isinstance(checked, dict):
             unknown = sorted(set(checked) - self.top_level)
             found.extend(f"{key}: not a field of {ROOT}" for key in unknown)
         return found
 
 
-def _deepest(error: ValidationError) -> ValidationError:
-    """For "not valid under any of the given schemas", the branch error that says why (not the
-    "or null" branch every optional field has)."""
-    branches = [e for e in error.context or () if not (e.validator == "type" and e.validator_value == "null")]
-    if not branches:
-        return error
-    # A branch that failed on more than its type says more ("at most 4 items" over "not a string").
-    telling = [e for e in branches if not _type_mismatch(e)]
-    return _deepest(max(telling or branches, key=relevance))
+def _leaves(error: ValidationError) -> list[ValidationError]:
+    """For "not valid under any of the given schemas", the errors of the branch that came closest:
+    not one that failed on its type alone ("at most 4 items" over "not a string", never the "or
+    null" branch every optional field has), and of those the one with the fewest errors (the
+    assistant message with one unknown field over the user message with a wrong role too)."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0] if sub.relative_schema_path else None, []).append(sub)
+    candidates = [errors for errors in branches.values() if not _wrong_kind(errors)]
+    if not candidates:
+        candidates = [e for e in branches.values() if not any(x.validator_value == "null" for x in e)]
+    if not candidates:
+        return [error]
+    closest = min(candidates, key=len)
+    return [leaf for sub in sorted(closest, key=relevance, reverse=True) for leaf in _leaves(sub)]
+
+
+def _wrong_kind(errors: list[ValidationError]) -> bool:
+    """A branch for another kind of value: another JSON type, or another `role` or `type` tag."""
+    for error in errors:
+        where = list(error.relative_path)
+        if error.validator == "type" and not where:
+            return True
+        if error.validator in ("enum", "const") and where in (["role"], ["type"]):
+            return True
+        if error.validator in ("anyOf", "oneOf") and not where and all(_type_mismatch(e) for e in error.context or ()):
+            return True
+    return False
 
 
 def _type_mismatch(error: ValidationError) -> bool:

@@ -109,13 +109,19 @@ def schema_keywords(schema: Any, where: str) -> Iterator[tuple[str, str]]:
 # -- rule builders -----------------------------------------------------------------------------
 
 
-def openai_schema(strict: bool, extensions: Iterable[str] = ()) -> Rule:
-    allowed = tuple(extensions)
+def openai_schema(
+    strict: bool, extensions: Iterable[str] = (), waived: Iterable[str] = (), waived_by: str = ""
+) -> Rule:
+    """OpenAI's schema; `waived`: top-level fields whose limits the provider sets itself (`waived_by`
+    says where), such as the number of stop sequences."""
+    allowed, skipped = tuple(extensions), tuple(waived)
 
     def check(sent: Sent) -> Iterable[str]:
-        return chat_request_schema().problems(sent.body, strict=strict, extensions=allowed)
+        return chat_request_schema().problems(sent.body, strict=strict, extensions=allowed, waived=skipped)
 
     says = "the body is a CreateChatCompletionRequest" + (" and names no other field" if strict else "")
+    if skipped:
+        says += f", except for {', '.join(skipped)} (see {waived_by})"
     return Rule(says, OPENAI_SCHEMA, check)
 
 
@@ -139,7 +145,7 @@ def message_fields(source: str, allowed: Mapping[str, Iterable[str]]) -> Rule:
                 yield f"messages[{index}].role: {role!r} is not a role here"
                 continue
             for key in sorted(set(message) - by_role[role]):
-                yield f"messages[{index}].{key}: not a field of a {role} message here"
+                yield f"messages[{index}].{key}: not a field of {role} messages here"
 
     return Rule("messages have no other fields than these", source, check)
 
@@ -345,7 +351,17 @@ _DEEPSEEK_API = "https://api-docs.deepseek.com/api/create-chat-completion"
 _XAI_REASONING = "https://docs.x.ai/docs/guides/reasoning"
 _OPENROUTER_REASONING = "https://openrouter.ai/docs/use-cases/reasoning-tokens"
 _OLLAMA_DOCS = "https://docs.ollama.com/api/openai-compatibility"
-_QWEN3_TEMPLATE = "https://huggingface.co/Qwen/Qwen3-8B/blob/main/tokenizer_config.json (chat_template)"
+# Qwen 3.5's chat template: raise_exception('System message must be at the beginning.').
+_QWEN_TEMPLATE = "https://huggingface.co/Qwen/Qwen3.5-27B/blob/main/chat_template.jinja"
+_MISTRAL_VALIDATOR = (
+    "https://github.com/mistralai/mistral-common/blob/main/src/mistral_common/protocol/instruct/validator.py"
+)
+_GEMINI_STOPS = "https://ai.google.dev/api/generate-content#generationconfig"
+_OPENROUTER_PARAMETERS = "https://openrouter.ai/docs/api-reference/parameters"
+_TOGETHER_API = "https://docs.together.ai/reference/chat-completions-1"
+_VLLM_DOCS = "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html"
+_LLAMACPP_DOCS = "https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md"
+_LMSTUDIO_DOCS = "https://lmstudio.ai/docs/app/api/endpoints/openai"
 
 _OPENAI_RULES = (
     openai_schema(strict=True),
@@ -358,10 +374,30 @@ _OPENAI_RULES = (
 
 # The fields of Mistral's ChatCompletionRequest and of its messages (the schema forbids any other).
 _MISTRAL_FIELDS = (
-    "model temperature top_p max_tokens stream stop random_seed metadata messages response_format tools "
-    "tool_choice presence_penalty frequency_penalty n prediction parallel_tool_calls prompt_mode "
-    "reasoning_effort guardrails prompt_cache_key service_tier safe_prompt"
-).split()
+    "model",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stream",
+    "stop",
+    "random_seed",
+    "metadata",
+    "messages",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "presence_penalty",
+    "frequency_penalty",
+    "n",
+    "prediction",
+    "parallel_tool_calls",
+    "prompt_mode",
+    "reasoning_effort",
+    "guardrails",
+    "prompt_cache_key",
+    "service_tier",
+    "safe_prompt",
+)
 _MISTRAL_MESSAGES = {
     "system": ("role", "content"),
     "user": ("role", "content"),
@@ -372,9 +408,35 @@ _MISTRAL_PARTS = ("text", "image_url", "document_url", "reference", "file", "thi
 
 # Gemini's Schema object: the keywords a function's parameters may use.
 _GEMINI_KEYWORDS = (
-    "type format title description nullable enum maxItems minItems properties required minProperties "
-    "maxProperties minLength maxLength pattern example anyOf propertyOrdering default items minimum maximum"
-).split()
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "maxItems",
+    "minItems",
+    "properties",
+    "required",
+    "minProperties",
+    "maxProperties",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "example",
+    "anyOf",
+    "propertyOrdering",
+    "default",
+    "items",
+    "minimum",
+    "maximum",
+)
+
+
+def _local(profile: str, model: str, docs: str, error: ErrorShape) -> Rules:
+    schema = openai_schema(strict=False, waived=["stop"], waived_by=docs)
+    return Rules(profile, model, (schema, system_only_first(_QWEN_TEMPLATE)), error)
+
 
 RULES: dict[str, Rules] = {
     "generic": Rules("generic", "gpt-4.1", _OPENAI_RULES, openai_error),
@@ -390,7 +452,8 @@ RULES: dict[str, Rules] = {
         "openrouter",
         "anthropic/claude-sonnet-4.5",
         (
-            openai_schema(strict=False),
+            # Any number of stop sequences; parameters a model lacks are ignored.
+            openai_schema(strict=False, waived=["stop"], waived_by=_OPENROUTER_PARAMETERS),
             bearer_key("https://openrouter.ai/docs/api-reference/authentication"),
             # `reasoning` takes an effort or a token budget, not both.
             Rule(
@@ -409,7 +472,7 @@ RULES: dict[str, Rules] = {
         "deepseek",
         "deepseek-reasoner",
         (
-            openai_schema(strict=False),
+            openai_schema(strict=False, waived=["stop"], waived_by=_DEEPSEEK_API),
             bearer_key(_DEEPSEEK_API),
             # The models read text only: a content part is text.
             part_types(_DEEPSEEK_API, ["text"]),
@@ -424,9 +487,14 @@ RULES: dict[str, Rules] = {
         (
             # Unknown fields are refused ("Invalid JSON payload received. Unknown name ..."); tool calls
             # may carry Google's thought signature in `extra_content`.
-            openai_schema(strict=True, extensions=["messages[].tool_calls[].extra_content"]),
+            openai_schema(
+                strict=True,
+                extensions=["messages[].tool_calls[].extra_content"],
+                waived=["stop"],
+                waived_by=_GEMINI_STOPS,
+            ),
             without(_GEMINI_DOCS, "user", "logit_bias", "logprobs", "top_logprobs", "web_search_options"),
-            at_most_stops(_GEMINI_DOCS, 5),
+            at_most_stops(_GEMINI_STOPS, 5),
             tool_names(_GEMINI_FUNCTION, r"[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}"),
             parameter_keywords(_GEMINI_SCHEMA, _GEMINI_KEYWORDS),
         ),
@@ -436,7 +504,8 @@ RULES: dict[str, Rules] = {
         "groq",
         "qwen/qwen3-32b",
         (
-            openai_schema(strict=True),
+            # reasoning_effort takes Groq's own values per model (below).
+            openai_schema(strict=True, waived=["reasoning_effort"], waived_by=_GROQ_REASONING),
             without(_GROQ_DOCS, "logprobs", "logit_bias", "top_logprobs"),
             without_message_field(_GROQ_DOCS, "name"),
             n_is_one(_GROQ_DOCS),
@@ -450,12 +519,14 @@ RULES: dict[str, Rules] = {
         "mistral",
         "mistral-large-latest",
         (
-            openai_schema(strict=False),
+            # Mistral publishes its own schema, which departs from OpenAI's (tool messages take
+            # content chunks, tool_choice "any", temperature up to 1.5, any number of stops): its
+            # fields, message fields and part types are checked instead of OpenAI's schema.
             only_fields(_MISTRAL_SPEC, _MISTRAL_FIELDS),
             message_fields(_MISTRAL_SPEC, _MISTRAL_MESSAGES),
             part_types(_MISTRAL_SPEC, _MISTRAL_PARTS),
             tool_call_ids(_MISTRAL_TOOLS, r"[a-zA-Z0-9]{9}"),
-            no_user_after_tool(_MISTRAL_TOOLS),
+            no_user_after_tool(_MISTRAL_VALIDATOR),
         ),
         mistral_error,
     ),
@@ -471,29 +542,16 @@ RULES: dict[str, Rules] = {
         ),
         openai_error,
     ),
-    "together": Rules("together", "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8", (openai_schema(strict=False),), openai_error),
-    "ollama": Rules(
-        "ollama",
-        "qwen3:8b",
-        (openai_schema(strict=False), system_only_first(_QWEN3_TEMPLATE)),
+    "together": Rules(
+        "together",
+        "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8",
+        (openai_schema(strict=False, waived=["stop"], waived_by=_TOGETHER_API), bearer_key(_TOGETHER_API)),
         openai_error,
     ),
-    "vllm": Rules(
-        "vllm",
-        "Qwen/Qwen3-8B",
-        (openai_schema(strict=False), system_only_first(_QWEN3_TEMPLATE)),
-        vllm_error,
-    ),
-    "llamacpp": Rules(
-        "llamacpp",
-        "qwen3-8b",
-        (openai_schema(strict=False), system_only_first(_QWEN3_TEMPLATE)),
-        openai_error,
-    ),
-    "lmstudio": Rules(
-        "lmstudio",
-        "qwen/qwen3-8b",
-        (openai_schema(strict=False), system_only_first(_QWEN3_TEMPLATE)),
-        lmstudio_error,
-    ),
+    # Local servers take any number of stop sequences; the chat template of the model they serve
+    # decides the rest (Qwen's refuses a system message after the first message).
+    "ollama": _local("ollama", "qwen3:8b", _OLLAMA_DOCS, openai_error),
+    "vllm": _local("vllm", "Qwen/Qwen3-8B", _VLLM_DOCS, vllm_error),
+    "llamacpp": _local("llamacpp", "qwen3-8b", _LLAMACPP_DOCS, openai_error),
+    "lmstudio": _local("lmstudio", "qwen/qwen3-8b", _LMSTUDIO_DOCS, lmstudio_error),
 }

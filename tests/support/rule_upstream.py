@@ -38,7 +38,9 @@ def _stream_answer() -> list[bytes | float]:
         return {"id": "chatcmpl-rules", "object": "chat.completion.chunk", "choices": choices, "usage": usage}
 
     usage = {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}
-    return sse(chunk({"role": "assistant", "content": "ok"}), chunk({}, "stop"), chunk({}, usage=usage) | {"choices": []})
+    return sse(
+        chunk({"role": "assistant", "content": "ok"}), chunk({}, "stop"), chunk({}, usage=usage) | {"choices": []}
+    )
 
 
 class RuleEnforcingUpstream:

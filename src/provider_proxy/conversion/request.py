@@ -85,7 +85,8 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         body["top_p"] = request.top_p
     if request.top_k is not None and profile.supports_top_k:
         body["top_k"] = request.top_k
-    stops = _stop_sequences(request.stop_sequences, profile.stop_limit(route.facts), restricted, notes)
+    stops_refused = restricted or not route.facts.stop_sequences
+    stops = _stop_sequences(request.stop_sequences, profile.stop_limit(route.facts), stops_refused, notes)
     if stops:
         body["stop"] = stops
     if request.metadata and request.metadata.user_id and profile.supports_user:
@@ -271,4 +272,4 @@ def _add_reasoning(body: ChatRequest, request: MessagesRequest, route: Route) ->
         else:
             body["reasoning"] = {"enabled": True}
     elif profile.reasoning_style == "effort" and effort:
-        body["reasoning_effort"] = effort
+        body["reasoning_effort"] = profile.effort_for(route.model, effort)

@@ -74,7 +74,9 @@ class AssistantMessage(TypedDict):
 class ToolMessage(TypedDict):
     role: Literal["tool"]
     tool_call_id: str
-    content: str
+    # Parts only where the provider takes no user message after tool messages (Mistral, whose tool
+    # messages take content chunks): the user's images then join the tool message.
+    content: str | list[ContentPart]
 
 
 ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage
