@@ -46,15 +46,16 @@ def proxy_for(
 
 
 def failures(proxy: ProxyServer, profile: str) -> Iterator[str]:
-    """One line per corpus request the proxy did not answer with 200, streamed and not."""
-    model = f"{profile}/{RULES[profile].model}"
+    """One line per corpus request the proxy did not answer with 200, for each model the rules
+    name, streamed and not."""
     with httpx.Client(base_url=proxy.url, timeout=20) as client:
-        for name, body in CORPUS:
-            for stream in (False, True):
-                request: dict[str, Any] = {**body, "model": model, "stream": stream}
-                answer = client.post("/v1/messages", json=request)
-                if answer.status_code != 200 or (stream and "event: error" in answer.text):
-                    yield f"{name} (stream={stream}): {answer.status_code} {answer.text[:400]}"
+        for model in RULES[profile].models:
+            for name, body in CORPUS:
+                for stream in (False, True):
+                    request: dict[str, Any] = {**body, "model": f"{profile}/{model}", "stream": stream}
+                    answer = client.post("/v1/messages", json=request)
+                    if answer.status_code != 200 or (stream and "event: error" in answer.text):
+                        yield f"{model}: {name} (stream={stream}): {answer.status_code} {answer.text[:400]}"
 
 
 @pytest.mark.parametrize("profile", sorted(RULES))

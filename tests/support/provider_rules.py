@@ -53,6 +53,12 @@ class Rules:
     error: ErrorShape
     # Profile settings the corpus gives the provider in the config file (Azure's api_version).
     config: Mapping[str, str] = field(default_factory=dict)
+    # More models the corpus asks for (another family with other rules: reasoning, thought signatures).
+    also: tuple[str, ...] = ()
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (self.model, *self.also)
 
     def violations(self, sent: Sent) -> list[str]:
         return [f"{problem} [{rule.source}]" for rule in self.rules for problem in rule.check(sent)]
@@ -265,6 +271,60 @@ def reasoning_on_tool_turns(source: str) -> Rule:
     return Rule("thinking mode: tool-call turns carry their reasoning_content back", source, check)
 
 
+def tool_results_follow_calls(source: str) -> Rule:
+    """Each assistant tool_calls is answered by one tool message per call right after it, and a
+    tool message answers a call of the assistant message before it."""
+
+    def check(sent: Sent) -> Iterator[str]:
+        pending: list[str] = []
+        for index, message in messages(sent.body):
+            role = message.get("role")
+            if role == "tool":
+                call_id = message.get("tool_call_id")
+                if call_id not in pending:
+                    yield f"messages[{index}]: tool message for {call_id!r}, which no pending tool call has"
+                else:
+                    pending.remove(call_id)
+                continue
+            if pending:
+                yield f"messages[{index}]: tool call(s) {pending} left without a tool message"
+            pending = [str(call.get("id")) for call in message.get("tool_calls") or ()]
+        if pending:
+            yield f"end: tool call(s) {pending} left without a tool message"
+
+    return Rule("tool calls are answered by tool messages right after them", source, check)
+
+
+def last_role(source: str, roles: Iterable[str]) -> Rule:
+    allowed = frozenset(roles)
+
+    def check(sent: Sent) -> Iterator[str]:
+        listed = list(messages(sent.body))
+        if listed and listed[-1][1].get("role") not in allowed and not listed[-1][1].get("prefix"):
+            yield f"messages[{listed[-1][0]}]: the last message is {listed[-1][1].get('role')!r}"
+
+    return Rule(f"the last message is one of {sorted(allowed)}", source, check)
+
+
+def at_most(source: str, name: str, limit: float) -> Rule:
+    def check(sent: Sent) -> Iterator[str]:
+        value = sent.body.get(name)
+        if isinstance(value, (int, float)) and value > limit:
+            yield f"{name}: {value} is over {limit}"
+
+    return Rule(f"{name} at most {limit}", source, check)
+
+
+def thought_signatures(source: str) -> Rule:
+    def check(sent: Sent) -> Iterator[str]:
+        for where, call in tool_calls(sent.body):
+            google = (call.get("extra_content") or {}).get("google") or {}
+            if not google.get("thought_signature"):
+                yield f"{where}: no extra_content.google.thought_signature"
+
+    return Rule("function calls in the history carry their thought signature", source, check)
+
+
 def when_model(pattern: str, rule: Rule) -> Rule:
     """`rule`, for the models whose name matches `pattern` only."""
     matches = re.compile(pattern)
@@ -349,22 +409,31 @@ _MISTRAL_TOOLS = "https://docs.mistral.ai/capabilities/function_calling/"
 _DEEPSEEK_THINKING = "https://api-docs.deepseek.com/guides/thinking_mode"
 _DEEPSEEK_API = "https://api-docs.deepseek.com/api/create-chat-completion"
 _XAI_REASONING = "https://docs.x.ai/docs/guides/reasoning"
+_XAI_API = "https://docs.x.ai/docs/api-reference#chat-completions"
 _OPENROUTER_REASONING = "https://openrouter.ai/docs/use-cases/reasoning-tokens"
 _OLLAMA_DOCS = "https://docs.ollama.com/api/openai-compatibility"
 # Qwen 3.5's chat template: raise_exception('System message must be at the beginning.').
+_OPENAI_TOOLS = "https://platform.openai.com/docs/guides/function-calling"
+_GEMINI_SIGNATURES = "https://ai.google.dev/gemini-api/docs/thought-signatures"
 _QWEN_TEMPLATE = "https://huggingface.co/Qwen/Qwen3.5-27B/blob/main/chat_template.jinja"
 _MISTRAL_VALIDATOR = (
     "https://github.com/mistralai/mistral-common/blob/main/src/mistral_common/protocol/instruct/validator.py"
 )
 _GEMINI_STOPS = "https://ai.google.dev/api/generate-content#generationconfig"
-_OPENROUTER_PARAMETERS = "https://openrouter.ai/docs/api-reference/parameters"
+_OPENROUTER_STOP = "https://openrouter.ai/docs/client-sdks/python/components/stop.md"
 _TOGETHER_API = "https://docs.together.ai/reference/chat-completions-1"
 _VLLM_DOCS = "https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html"
 _LLAMACPP_DOCS = "https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md"
 _LMSTUDIO_DOCS = "https://lmstudio.ai/docs/app/api/endpoints/openai"
 
+# Every provider: "An assistant message with 'tool_calls' must be followed by tool messages
+# responding to each 'tool_call_id'" (OpenAI's words; Mistral's: "Not the same number of function
+# calls and responses"; the others answer alike).
+_PAIRED = tool_results_follow_calls(_OPENAI_TOOLS)
+
 _OPENAI_RULES = (
     openai_schema(strict=True),
+    _PAIRED,
     tool_names(_OPENAI_DOCS, _OPENAI_NAME),
     # Reasoning models take max_completion_tokens, not max_tokens, and no sampling parameters.
     when_model(r"^(o\d|gpt-5(?!-chat))", without(_OPENAI_REASONING, "max_tokens", "temperature", "top_p", "stop")),
@@ -435,12 +504,12 @@ _GEMINI_KEYWORDS = (
 
 def _local(profile: str, model: str, docs: str, error: ErrorShape) -> Rules:
     schema = openai_schema(strict=False, waived=["stop"], waived_by=docs)
-    return Rules(profile, model, (schema, system_only_first(_QWEN_TEMPLATE)), error)
+    return Rules(profile, model, (schema, _PAIRED, system_only_first(_QWEN_TEMPLATE)), error)
 
 
 RULES: dict[str, Rules] = {
     "generic": Rules("generic", "gpt-4.1", _OPENAI_RULES, openai_error),
-    "openai": Rules("openai", "o4-mini", _OPENAI_RULES, openai_error),
+    "openai": Rules("openai", "o4-mini", _OPENAI_RULES, openai_error, also=("gpt-5", "gpt-4.1")),
     "azure": Rules(
         "azure",
         "gpt-4.1",
@@ -452,8 +521,11 @@ RULES: dict[str, Rules] = {
         "openrouter",
         "anthropic/claude-sonnet-4.5",
         (
-            # Any number of stop sequences; parameters a model lacks are ignored.
-            openai_schema(strict=False, waived=["stop"], waived_by=_OPENROUTER_PARAMETERS),
+            # Parameters a model lacks are ignored, not refused.
+            openai_schema(strict=False),
+            # "Stop sequences (up to 4)", as OpenAI's schema.
+            at_most_stops(_OPENROUTER_STOP, 4),
+            _PAIRED,
             bearer_key("https://openrouter.ai/docs/api-reference/authentication"),
             # `reasoning` takes an effort or a token budget, not both.
             Rule(
@@ -467,12 +539,14 @@ RULES: dict[str, Rules] = {
             ),
         ),
         openai_error,
+        also=("openai/gpt-5", "deepseek/deepseek-r1", "google/gemini-2.5-pro"),
     ),
     "deepseek": Rules(
         "deepseek",
         "deepseek-reasoner",
         (
             openai_schema(strict=False, waived=["stop"], waived_by=_DEEPSEEK_API),
+            _PAIRED,
             bearer_key(_DEEPSEEK_API),
             # The models read text only: a content part is text.
             part_types(_DEEPSEEK_API, ["text"]),
@@ -480,6 +554,7 @@ RULES: dict[str, Rules] = {
             when_model("deepseek-reasoner|deepseek-v4", reasoning_on_tool_turns(_DEEPSEEK_THINKING)),
         ),
         openai_error,
+        also=("deepseek-chat", "deepseek-v4-pro"),
     ),
     "gemini": Rules(
         "gemini",
@@ -493,12 +568,17 @@ RULES: dict[str, Rules] = {
                 waived=["stop"],
                 waived_by=_GEMINI_STOPS,
             ),
+            _PAIRED,
             without(_GEMINI_DOCS, "user", "logit_bias", "logprobs", "top_logprobs", "web_search_options"),
             at_most_stops(_GEMINI_STOPS, 5),
             tool_names(_GEMINI_FUNCTION, r"[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}"),
             parameter_keywords(_GEMINI_SCHEMA, _GEMINI_KEYWORDS),
+            # Gemini 3 refuses a function call in the history without its thought signature (a
+            # documented placeholder stands in for calls that never had one).
+            when_model(r"gemini-[3-9]", thought_signatures(_GEMINI_SIGNATURES)),
         ),
         gemini_error,
+        also=("gemini-3-pro-preview", "gemini-2.5-flash"),
     ),
     "groq": Rules(
         "groq",
@@ -506,6 +586,7 @@ RULES: dict[str, Rules] = {
         (
             # reasoning_effort takes Groq's own values per model (below).
             openai_schema(strict=True, waived=["reasoning_effort"], waived_by=_GROQ_REASONING),
+            _PAIRED,
             without(_GROQ_DOCS, "logprobs", "logit_bias", "top_logprobs"),
             without_message_field(_GROQ_DOCS, "name"),
             n_is_one(_GROQ_DOCS),
@@ -514,6 +595,7 @@ RULES: dict[str, Rules] = {
             when_model("gpt-oss", allowed_values(_GROQ_REASONING, "reasoning_effort", ["low", "medium", "high"])),
         ),
         openai_error,
+        also=("openai/gpt-oss-120b", "llama-3.3-70b-versatile"),
     ),
     "mistral": Rules(
         "mistral",
@@ -526,26 +608,37 @@ RULES: dict[str, Rules] = {
             message_fields(_MISTRAL_SPEC, _MISTRAL_MESSAGES),
             part_types(_MISTRAL_SPEC, _MISTRAL_PARTS),
             tool_call_ids(_MISTRAL_TOOLS, r"[a-zA-Z0-9]{9}"),
+            tool_results_follow_calls(_MISTRAL_VALIDATOR),
             no_user_after_tool(_MISTRAL_VALIDATOR),
+            # "Expected last role User or Tool (or Assistant with prefix True) for serving".
+            last_role(_MISTRAL_VALIDATOR, ["user", "tool"]),
+            at_most(_MISTRAL_SPEC, "temperature", 1.5),
         ),
         mistral_error,
+        also=("devstral-medium-latest", "mistral-medium-latest"),
     ),
     "xai": Rules(
         "xai",
         "grok-4",
         (
             openai_schema(strict=False),
+            at_most_stops(_XAI_API, 4),
+            _PAIRED,
             # Reasoning models refuse presence_penalty, frequency_penalty and stop; only grok-3-mini
             # takes reasoning_effort.
-            when_model(r"^grok-4", without(_XAI_REASONING, "presence_penalty", "frequency_penalty", "stop")),
-            when_model(r"^grok-4", without(_XAI_REASONING, "reasoning_effort")),
+            when_model(
+                r"^grok-(3-mini|4|code)(?!.*non-reasoning)",
+                without(_XAI_REASONING, "presence_penalty", "frequency_penalty", "stop"),
+            ),
+            when_model(r"^grok-(4|code)", without(_XAI_REASONING, "reasoning_effort")),
         ),
         openai_error,
+        also=("grok-3-mini", "grok-4-fast-non-reasoning", "grok-code-fast-1"),
     ),
     "together": Rules(
         "together",
         "Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8",
-        (openai_schema(strict=False, waived=["stop"], waived_by=_TOGETHER_API), bearer_key(_TOGETHER_API)),
+        (openai_schema(strict=False, waived=["stop"], waived_by=_TOGETHER_API), _PAIRED, bearer_key(_TOGETHER_API)),
         openai_error,
     ),
     # Local servers take any number of stop sequences; the chat template of the model they serve

@@ -88,3 +88,19 @@ def test_a_validation_report_from_the_provider_names_the_refused_field() -> None
     assert error_detail(msgspec.json.encode(mistral)) == "body.stream_options: Extra inputs"
     fastapi = {"detail": [{"loc": ["body", "n"], "msg": "bad"}, {"loc": [], "msg": "worse"}]}
     assert error_detail(msgspec.json.encode(fastapi)) == "body.n: bad; worse"
+
+
+def test_a_prefill_is_marked_as_a_prefix_for_mistral_which_refuses_an_assistant_message_last() -> None:
+    prefill = [{"role": "user", "content": "Write JSON"}, {"role": "assistant", "content": "{"}]
+    body = translate("mistral", "mistral-large-latest", messages=prefill).body
+    assert body["messages"][-1] == {"role": "assistant", "content": "{", "prefix": True}
+    assert broken_rules("mistral", body) == []
+    assert "prefix" not in translate("openai", "gpt-4.1", messages=prefill).body["messages"][-1]
+
+
+def test_openrouter_and_xai_get_at_most_four_stop_sequences() -> None:
+    stops = ["a", "b", "c", "d", "e", "f"]
+    for kind, model in (("openrouter", "qwen/qwen3-coder"), ("xai", "grok-4-fast-non-reasoning")):
+        translation = translate(kind, model, stop_sequences=stops)
+        assert translation.body["stop"] == stops[:4]
+        assert broken_rules(kind, translation.body) == []

@@ -61,6 +61,8 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         images=route.facts.vision is not False,
     )
     messages = convert_history(request.messages, history)
+    if profile.assistant_prefix and messages and messages[-1]["role"] == "assistant":
+        messages[-1]["prefix"] = True
     if history.omitted_images:
         notes.append(f"left out {history.omitted_images} image(s): {route.label} cannot see images")
     system = _system_text(request.system)

@@ -69,6 +69,8 @@ class AssistantMessage(TypedDict):
     reasoning_content: NotRequired[str]
     # OpenRouter's reasoning details, restored from the thinking block's signature.
     reasoning_details: NotRequired[list[Any]]
+    # Mistral: this last assistant message is a prefix the answer continues (a prefill).
+    prefix: NotRequired[bool]
 
 
 class ToolMessage(TypedDict):

@@ -61,6 +61,9 @@ class ProviderProfile:
     # The provider rejects a user message right after tool messages (Mistral): the text joins the
     # last tool message instead.
     no_user_after_tool: bool = False
+    # An assistant message in last place (a prefill the answer continues) must say so with
+    # `prefix: true` (Mistral refuses a last assistant message otherwise).
+    assistant_prefix: bool = False
     # Tool calls carry a thought signature that must be echoed back (Gemini 3).
     thought_signatures: bool = False
     # Local models whose server lacks a tool parser for them answer tool calls as text
@@ -123,6 +126,8 @@ PROFILES: dict[str, ProviderProfile] = {
         reasoning_any_model=True,
         supports_top_k=True,
         document_urls=True,
+        # OpenRouter's request schema: "Stop sequences (up to 4)".
+        max_stop_sequences=4,
     ),
     "deepseek": ProviderProfile(
         kind="deepseek",
@@ -155,8 +160,10 @@ PROFILES: dict[str, ProviderProfile] = {
         tool_call_id_style="alnum9",
         mid_system_as_user=True,
         no_user_after_tool=True,
+        assistant_prefix=True,
     ),
-    "xai": ProviderProfile(kind="xai", reasoning_style="effort"),
+    # xAI's API reference: stop takes "up to 4 sequences", as OpenAI's.
+    "xai": ProviderProfile(kind="xai", reasoning_style="effort", max_stop_sequences=4),
     "together": ProviderProfile(kind="together", supports_top_k=True),
     # Local servers run the model's own chat template, and many (Gemma, some Qwen builds) refuse a
     # system message after the first; models they serve may write tool calls as text.
