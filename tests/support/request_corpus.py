@@ -1,9 +1,10 @@
 """Claude Code-shaped requests, for running through every provider profile.
 
 The real CLI captures (tests/fixtures/claude_code), the request of every translation fixture
-(tests/fixtures/translation), and a few built here for what neither has in one request: a long tool
-loop with MCP names over 64 characters, parallel calls, a screenshot in a tool result, a system
-message mid-conversation, thinking, many stop sequences and every sampling parameter.
+(tests/fixtures/translation), and one built here for what neither has in one request: a long tool
+loop with MCP names over 64 characters and a pydantic-written MCP schema, parallel calls, a
+screenshot in a tool result, a system message mid-conversation, thinking, many stop sequences and
+every sampling parameter.
 """
 
 from __future__ import annotations
@@ -37,6 +38,29 @@ def _tool(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
+# An MCP tool whose schema pydantic wrote (FastMCP servers): $defs and $ref, oneOf, allOf, titles.
+_MCP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "SearchArguments",
+    "properties": {
+        "filter": {"$ref": "#/$defs/Filter"},
+        "page": {"allOf": [{"$ref": "#/$defs/Page"}], "default": None},
+        "mode": {"oneOf": [{"type": "string", "enum": ["fast", "full"]}, {"type": "null"}]},
+    },
+    "required": ["filter"],
+    "$defs": {
+        "Filter": {
+            "type": "object",
+            "title": "Filter",
+            "properties": {"name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+        "Page": {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}},
+    },
+}
+
+
 def _tool_loop() -> dict[str, Any]:
     """A long agentic turn: parallel calls (one to a long MCP name), results with a screenshot and an
     error, a hook's system message between turns, thinking on, sampling parameters and 6 stops."""
@@ -60,7 +84,12 @@ def _tool_loop() -> dict[str, Any]:
         "model": "claude-sonnet-4-6",
         "max_tokens": 8000,
         "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
-        "tools": [_tool("Read"), _tool(_LONG), _tool("Bash", {"type": "object", "properties": {}})],
+        "tools": [
+            _tool("Read"),
+            _tool(_LONG),
+            _tool("Bash", {"type": "object", "properties": {}}),
+            _tool("mcp__docs__search", _MCP_SCHEMA),
+        ],
         "tool_choice": {"type": "auto", "disable_parallel_tool_use": False},
         "thinking": {"type": "enabled", "budget_tokens": 4000},
         "temperature": 1,

@@ -104,3 +104,39 @@ def test_openrouter_and_xai_get_at_most_four_stop_sequences() -> None:
         translation = translate(kind, model, stop_sequences=stops)
         assert translation.body["stop"] == stops[:4]
         assert broken_rules(kind, translation.body) == []
+
+
+def test_an_mcp_schema_with_defs_and_refs_reaches_gemini_inlined() -> None:
+    node = {"type": "object", "properties": {"child": {"$ref": "#/$defs/Node"}, "at": {"prefixItems": []}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "filter": {"$ref": "#/$defs/Filter", "description": "What to find"},
+            "page": {"allOf": [{"$ref": "#/$defs/Page"}]},
+            "mode": {"oneOf": [{"type": "string", "enum": ["fast"]}, {"type": "integer"}]},
+            "tree": {"$ref": "#/$defs/Node"},
+        },
+        "$defs": {
+            "Filter": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+            "Page": {"type": "object", "properties": {"size": {"type": "integer"}}},
+            "Node": node,
+        },
+    }
+    tools = [{"name": "search", "input_schema": schema}]
+    body = translate("gemini", "gemini-2.5-pro", tools=tools).body
+    sent = body["tools"][0]["function"]["parameters"]
+    assert broken_rules("gemini", body) == []
+    assert sent["properties"]["filter"] == {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+        "description": "What to find",
+    }
+    assert sent["properties"]["page"] == {"type": "object", "properties": {"size": {"type": "integer"}}}
+    assert [branch["type"] for branch in sent["properties"]["mode"]["anyOf"]] == ["string", "integer"]
+    depth, tree = 0, sent["properties"]["tree"]
+    while "properties" in tree:
+        tree, depth = tree["properties"]["child"], depth + 1
+    assert depth == 8 and tree == {"type": "object"}
+    openai = translate("openai", "gpt-4.1", tools=tools).body["tools"][0]["function"]["parameters"]
+    assert openai == schema
