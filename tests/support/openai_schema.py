@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -129,8 +130,13 @@ def _converted(spec: Path) -> dict[str, Any]:
     # Python (`top_level`): a failed part would leave every field of the request "unevaluated".
     closed_schemas[ROOT] = open_schemas[ROOT]
     converted = {"open": open_schemas, "closed": closed_schemas, "top_level": sorted(_names(open_schemas, ROOT))}
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(converted))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(converted))
+        partial.replace(cached)  # whole or not at all, should two sessions write at once
+    except OSError:
+        pass  # a read-only checkout: parse again next time
     return converted
 
 
