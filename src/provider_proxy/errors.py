@@ -161,13 +161,30 @@ def error_detail(raw: bytes) -> str:
         if isinstance(error, dict):
             message = error.get("message") or error.get("detail") or error.get("msg")
             if message:
-                return str(message)[:_DETAIL_LIMIT]
+                return _readable(message)[:_DETAIL_LIMIT]
         elif isinstance(error, str):
             return error[:_DETAIL_LIMIT]
         for key in ("message", "detail"):
             if data.get(key):
-                return str(data[key])[:_DETAIL_LIMIT]
+                return _readable(data[key])[:_DETAIL_LIMIT]
     return raw.decode("utf-8", "replace").strip()[:_DETAIL_LIMIT]
+
+
+def _readable(message: Any) -> str:
+    """A message as text; a validation report (Mistral's `{"detail": [{"loc": [...], "msg": ...}]}`,
+    FastAPI's and vLLM's alike) as `where: what` items, so the client sees which field was refused."""
+    if isinstance(message, dict) and "detail" in message:
+        message = message["detail"]
+    if not isinstance(message, list):
+        return str(message)
+    items = []
+    for item in message:
+        if isinstance(item, dict) and "msg" in item:
+            where = ".".join(str(part) for part in item.get("loc") or ())
+            items.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+        else:
+            items.append(str(item))
+    return "; ".join(items)
 
 
 def from_upstream_status(

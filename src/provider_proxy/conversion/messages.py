@@ -84,7 +84,7 @@ def _image_part(block: ImageBlock) -> ImagePart | TextPart:
     return _text_part(f"[image from Anthropic file {source.file_id} is not available here]")
 
 
-def _document_part(block: DocumentBlock, urls: bool) -> ContentPart:
+def _document_part(block: DocumentBlock, urls: bool, files: bool) -> ContentPart:
     """A document as the provider can take it; a PDF by URL is passed as a file URL only to providers
     that fetch one (the proxy never fetches it: clients could make it reach any address)."""
     source = block.source
@@ -95,6 +95,8 @@ def _document_part(block: DocumentBlock, urls: bool) -> ContentPart:
         body = source.content if isinstance(source.content, str) else _flatten_raw(source.content)
         return _text_part(f"<document title={title!r}>\n{body}\n</document>")
     if isinstance(source, Base64Source):
+        if not files:
+            return _text_part(f"[document {title!r} {FILE_DOCUMENT_NOT_SENT}]")
         filename = title if title.endswith(".pdf") else f"{title}.pdf"
         data = f"data:{source.media_type};base64,{source.data}"
         return {"type": "file", "file": {"filename": filename, "file_data": data}}
@@ -124,6 +126,7 @@ def _collapse(parts: list[ContentPart]) -> str | list[ContentPart]:
 
 IMAGE_OMITTED = "[an image was here; it was left out because this model cannot see images]"
 URL_DOCUMENT_NOT_SENT = "was not sent: this provider does not take documents by URL"
+FILE_DOCUMENT_NOT_SENT = "was not sent: this provider does not take PDF files"
 # What an empty user turn becomes, so that roles still alternate (the wording Claude Code uses itself).
 EMPTY_USER_TURN = "(no content)"
 
@@ -189,10 +192,12 @@ class _HistoryBuilder:
         return _search_result_text(part)
 
     def document(self, block: DocumentBlock) -> ContentPart:
-        urls = self.profile.document_urls
+        urls, files = self.profile.document_urls, self.profile.document_files
         if isinstance(block.source, URLSource) and not urls:
             self.options.notes.append("a document given by URL was not sent: the provider takes no document URLs")
-        return _document_part(block, urls)
+        if isinstance(block.source, Base64Source) and not files:
+            self.options.notes.append("a PDF document was not sent: the provider takes no PDF files")
+        return _document_part(block, urls, files)
 
     def call_id(self, tool_use_id: str) -> str:
         base, _ = split_thought_signature(tool_use_id)
@@ -334,9 +339,11 @@ class _HistoryBuilder:
         if self.carried:
             parts, self.carried = [*self.carried, *parts], []
         last = self.out[-1] if self.out else None
-        texts = [p["text"] for p in parts if p["type"] == "text"]
-        if self.profile.no_user_after_tool and last is not None and last["role"] == "tool" and len(texts) == len(parts):
-            last["content"] = "\n\n".join([last["content"], *texts])
+        if self.profile.no_user_after_tool and last is not None and last["role"] == "tool":
+            # The provider refuses a user message here: text and images join the last tool message.
+            content = last["content"]
+            before: list[ContentPart] = [_text_part(content)] if isinstance(content, str) else content
+            last["content"] = _collapse([*before, *parts])
             return
         self.out.append({"role": "user", "content": _collapse(parts)})
 

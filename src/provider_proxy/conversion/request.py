@@ -61,6 +61,8 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         images=route.facts.vision is not False,
     )
     messages = convert_history(request.messages, history)
+    if profile.assistant_prefix and messages and messages[-1]["role"] == "assistant":
+        messages[-1]["prefix"] = True
     if history.omitted_images:
         notes.append(f"left out {history.omitted_images} image(s): {route.label} cannot see images")
     system = _system_text(request.system)
@@ -85,7 +87,8 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
         body["top_p"] = request.top_p
     if request.top_k is not None and profile.supports_top_k:
         body["top_k"] = request.top_k
-    stops = _stop_sequences(request.stop_sequences, profile.stop_limit(route.facts), restricted, notes)
+    stops_refused = restricted or not route.facts.stop_sequences
+    stops = _stop_sequences(request.stop_sequences, profile.stop_limit(route.facts), stops_refused, notes)
     if stops:
         body["stop"] = stops
     if request.metadata and request.metadata.user_id and profile.supports_user:
@@ -271,4 +274,4 @@ def _add_reasoning(body: ChatRequest, request: MessagesRequest, route: Route) ->
         else:
             body["reasoning"] = {"enabled": True}
     elif profile.reasoning_style == "effort" and effort:
-        body["reasoning_effort"] = effort
+        body["reasoning_effort"] = profile.effort_for(route.model, effort)

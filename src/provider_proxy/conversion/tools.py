@@ -84,6 +84,7 @@ _GEMINI_DROPPED: Final = frozenset(
         "else",
         "contentEncoding",
         "contentMediaType",
+        "prefixItems",
     }
 )
 _GEMINI_STRING_FORMATS: Final = frozenset({"enum", "date-time"})
@@ -92,10 +93,78 @@ _SCHEMA_LISTS: Final = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 _SCHEMA_ONE: Final = frozenset({"items", "additionalProperties", "not", "contains"})
 
 
+_REF_PREFIXES: Final = ("#/$defs/", "#/definitions/")
+# References followed this deep at most: a recursive schema ends in an open object there.
+_MAX_REF_DEPTH: Final = 8
+
+
 def gemini_schema(schema: Any) -> Any:
-    """A copy of `schema` without the keywords Gemini rejects; property names are never touched."""
+    """A copy of `schema` that Gemini's Schema object can hold: local `$ref`s inlined (Gemini has no
+    references), `oneOf` as `anyOf`, `allOf` merged, and without the keywords Gemini rejects;
+    property names are never touched."""
+    return _gemini_clean(inline_refs(schema))
+
+
+def inline_refs(schema: Any) -> Any:
+    """A copy of `schema` with each local `$ref` (`#/$defs/X`, `#/definitions/X`) replaced by what
+    it names, and the definitions themselves left out."""
     if not isinstance(schema, dict):
         return schema
+    defs: dict[str, Any] = {}
+    for key in ("definitions", "$defs"):
+        if isinstance(schema.get(key), dict):
+            defs.update(schema[key])
+    return _inline(schema, defs, 0)
+
+
+def _inline(node: Any, defs: dict[str, Any], depth: int) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, defs, depth) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(_REF_PREFIXES):
+        target = defs.get(ref.split("/", 2)[2])
+        siblings = {key: value for key, value in node.items() if key != "$ref"}
+        if not isinstance(target, dict) or depth >= _MAX_REF_DEPTH:
+            return {"type": "object", **siblings}
+        return _inline({**target, **siblings}, defs, depth + 1)
+    inlined: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("$defs", "definitions"):
+            continue
+        if key in ("properties", "patternProperties") and isinstance(value, dict):
+            inlined[key] = {name: _inline(sub, defs, depth) for name, sub in value.items()}
+        else:
+            inlined[key] = _inline(value, defs, depth)
+    return inlined
+
+
+def _merged_all_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """`allOf` folded into the schema: properties and required joined, other keywords kept (the
+    schema's own win)."""
+    parts = schema.get("allOf")
+    if not isinstance(parts, list):
+        return schema
+    merged: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for part in [p for p in parts if isinstance(p, dict)] + [{k: v for k, v in schema.items() if k != "allOf"}]:
+        part = _merged_all_of(part)
+        properties.update(part.get("properties") or {})
+        required += [name for name in part.get("required") or () if name not in required]
+        merged.update({k: v for k, v in part.items() if k not in ("properties", "required")})
+    if properties:
+        merged["properties"] = properties
+    if required:
+        merged["required"] = required
+    return merged
+
+
+def _gemini_clean(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return schema
+    schema = _merged_all_of(schema)
     cleaned: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "const" and "enum" not in schema:
@@ -113,11 +182,13 @@ def gemini_schema(schema: Any) -> Any:
         if key == "format" and schema.get("type") == "string" and value not in _GEMINI_STRING_FORMATS:
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            cleaned[key] = {name: gemini_schema(sub) for name, sub in value.items()}
+            cleaned[key] = {name: _gemini_clean(sub) for name, sub in value.items()}
         elif key in _SCHEMA_LISTS and isinstance(value, list):
-            cleaned[key] = [gemini_schema(sub) for sub in value]
+            # Gemini knows anyOf only; for a value of one type, oneOf says the same.
+            target = "anyOf" if key == "oneOf" else key
+            cleaned[target] = [*cleaned.get(target, ()), *(_gemini_clean(sub) for sub in value)]
         elif key in _SCHEMA_ONE:
-            cleaned[key] = gemini_schema(value)
+            cleaned[key] = _gemini_clean(value)
         else:
             cleaned[key] = value
     return cleaned

@@ -69,12 +69,16 @@ class AssistantMessage(TypedDict):
     reasoning_content: NotRequired[str]
     # OpenRouter's reasoning details, restored from the thinking block's signature.
     reasoning_details: NotRequired[list[Any]]
+    # Mistral: this last assistant message is a prefix the answer continues (a prefill).
+    prefix: NotRequired[bool]
 
 
 class ToolMessage(TypedDict):
     role: Literal["tool"]
     tool_call_id: str
-    content: str
+    # Parts only where the provider takes no user message after tool messages (Mistral, whose tool
+    # messages take content chunks): the user's images then join the tool message.
+    content: str | list[ContentPart]
 
 
 ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage

@@ -57,6 +57,8 @@ class ModelFacts:
     openai_model: bool = False
     # False for models that reject `parallel_tool_calls` (OpenAI's o-series).
     parallel_tool_calls: bool = True
+    # False for models that reject `stop` wherever they are served (xAI's reasoning models).
+    stop_sequences: bool = True
     # The exact tokenizer for count_tokens; None: the calibrated estimate.
     tokenizer: Encoding | None = None
     prices: Prices | None = None
@@ -77,6 +79,7 @@ class _Rules:
     openai_reasoning: bool = False
     openai_model: bool = False
     parallel_tool_calls: bool = True
+    stop_sequences: bool = True
     tokenizer: Encoding | None = None
 
 
@@ -97,7 +100,10 @@ _TABLE: Final[tuple[tuple[str, _Rules], ...]] = (
     (r"^gpt-oss", _Rules(reasoning=True, tokenizer=_O200K)),
     (r"deepseek-v4", _Rules(reasoning=True)),
     (r"gemini-(2\.5|[3-9])", _Rules(reasoning=True)),
-    (r"grok-3-mini", _Rules(reasoning=True)),
+    # xAI's reasoning models refuse `stop` (and the penalties, which the proxy never sends); only
+    # grok-3-mini takes `reasoning_effort` (docs.x.ai, guides/reasoning).
+    (r"grok-3-mini", _Rules(reasoning=True, stop_sequences=False)),
+    (r"^grok-(4|code)(?!.*non-reasoning)", _Rules(stop_sequences=False)),
     (r"qwen3", _Rules(reasoning=True)),
 )
 _COMPILED: Final = tuple((re.compile(pattern), rules) for pattern, rules in _TABLE)
@@ -133,6 +139,7 @@ def model_facts(model: str, provider_kind: str | None = None) -> ModelFacts:
             openai_reasoning=rules.openai_reasoning,
             openai_model=rules.openai_model,
             parallel_tool_calls=rules.parallel_tool_calls,
+            stop_sequences=rules.stop_sequences,
             tokenizer=rules.tokenizer,
         )
     return ModelFacts(
@@ -146,6 +153,7 @@ def model_facts(model: str, provider_kind: str | None = None) -> ModelFacts:
         openai_reasoning=rules.openai_reasoning,
         openai_model=rules.openai_model,
         parallel_tool_calls=rules.parallel_tool_calls,
+        stop_sequences=rules.stop_sequences,
         tokenizer=rules.tokenizer,
         prices=_prices(entry),
         catalog_id=entry.id,

@@ -9,6 +9,7 @@ provider (output limits, reasoning support) is in `providers.model_facts`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 from urllib.parse import urlsplit
@@ -47,6 +48,9 @@ class ProviderProfile:
     # Takes a PDF by URL as a `file` part whose `file_data` is the URL (OpenRouter); elsewhere such a
     # document is left out with a note (OpenAI's `file` part takes base64 data or an uploaded file id).
     document_urls: bool = False
+    # Takes a PDF as OpenAI's `file` part with base64 `file_data`; where it does not (DeepSeek reads
+    # text only, Mistral's `file` part names an uploaded file), the document is left out with a note.
+    document_files: bool = True
     # "alnum9": tool call ids must be 9 ASCII letters or digits (Mistral).
     tool_call_id_style: Literal["any", "alnum9"] = "any"
     # "gemini": strip JSON-schema keywords the Gemini OpenAI endpoint rejects.
@@ -57,12 +61,18 @@ class ProviderProfile:
     # The provider rejects a user message right after tool messages (Mistral): the text joins the
     # last tool message instead.
     no_user_after_tool: bool = False
+    # An assistant message in last place (a prefill the answer continues) must say so with
+    # `prefix: true` (Mistral refuses a last assistant message otherwise).
+    assistant_prefix: bool = False
     # Tool calls carry a thought signature that must be echoed back (Gemini 3).
     thought_signatures: bool = False
     # Local models whose server lacks a tool parser for them answer tool calls as text
     # (`<tool_call>{...}</tool_call>`, `<function=NAME>...</function>`, a bare JSON call): when the
     # request offered tools, such text becomes tool_use blocks (`conversion.text_tools`).
     text_tool_calls: bool = False
+    # Models that take one `reasoning_effort` value only, whatever the effort asked for: (pattern on
+    # the model name, the value). Groq's Qwen 3 takes "none" or "default", not low/medium/high.
+    fixed_efforts: tuple[tuple[str, str], ...] = ()
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def accepts_reasoning(self, facts: ModelFacts) -> bool:
@@ -83,6 +93,11 @@ class ProviderProfile:
             return True
         return not facts.parallel_tool_calls and self.openai_rules(facts)
 
+    def effort_for(self, model: str, effort: str) -> str:
+        """The `reasoning_effort` to send for `effort` to `model` at this provider."""
+        name = model.lower()
+        return next((value for pattern, value in self.fixed_efforts if re.search(pattern, name)), effort)
+
     def stop_limit(self, facts: ModelFacts) -> int | None:
         """The most stop sequences the provider takes (OpenAI: 4); None when unknown."""
         if self.max_stop_sequences is not None:
@@ -91,7 +106,11 @@ class ProviderProfile:
 
 
 # Flags a provider in the config file may override one by one (`[providers.x.profile]`).
-OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {"kind", "extra_headers"}
+OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {
+    "kind",
+    "extra_headers",
+    "fixed_efforts",
+}
 
 _OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
 _LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True, text_tool_calls=True)
@@ -107,12 +126,15 @@ PROFILES: dict[str, ProviderProfile] = {
         reasoning_any_model=True,
         supports_top_k=True,
         document_urls=True,
+        # OpenRouter's request schema: "Stop sequences (up to 4)".
+        max_stop_sequences=4,
     ),
     "deepseek": ProviderProfile(
         kind="deepseek",
         reasoning_style="effort",
         echo_reasoning_content=True,
         max_stop_sequences=16,
+        document_files=False,
     ),
     "gemini": ProviderProfile(
         kind="gemini",
@@ -126,15 +148,22 @@ PROFILES: dict[str, ProviderProfile] = {
         kind="groq",
         reasoning_style="effort",
         max_stop_sequences=4,
+        fixed_efforts=(("qwen3", "default"),),
     ),
+    # Mistral's request schema forbids fields it does not name: `stream_options` among them (usage
+    # arrives in the last chunk anyway), and `user`.
     "mistral": ProviderProfile(
         kind="mistral",
+        stream_usage=False,
+        document_files=False,
         supports_user=False,
         tool_call_id_style="alnum9",
         mid_system_as_user=True,
         no_user_after_tool=True,
+        assistant_prefix=True,
     ),
-    "xai": ProviderProfile(kind="xai", reasoning_style="effort"),
+    # xAI's API reference: stop takes "up to 4 sequences", as OpenAI's.
+    "xai": ProviderProfile(kind="xai", reasoning_style="effort", max_stop_sequences=4),
     "together": ProviderProfile(kind="together", supports_top_k=True),
     # Local servers run the model's own chat template, and many (Gemma, some Qwen builds) refuse a
     # system message after the first; models they serve may write tool calls as text.
