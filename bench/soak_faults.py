@@ -164,8 +164,11 @@ async def client(base: str, tally: Tally, until: float, seed: int) -> None:
                             break
                     else:
                         tally.outcomes[f"stream {response.status_code}"] += 1
-            except httpx.TimeoutException:
-                tally.outcomes["gave up"] += 1
+            except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                tally.sent -= 1  # nothing reached the proxy
+                tally.outcomes[f"not sent ({type(exc).__name__})"] += 1
+            except httpx.TimeoutException as exc:
+                tally.outcomes[f"gave up ({type(exc).__name__})"] += 1
             except httpx.HTTPError as exc:
                 tally.outcomes[f"client error {type(exc).__name__}"] += 1
 
