@@ -10,12 +10,14 @@ import uvicorn
 
 from provider_proxy.app import create_app
 from provider_proxy.config.settings import Settings
+from provider_proxy.server import server_options
 
 
 class ProxyServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
+        # The options `provider-proxy serve` uses: its client connections, limits included.
+        config = uvicorn.Config(create_app(settings), lifespan="on", **server_options(settings))
         self._server = uvicorn.Server(config)
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
