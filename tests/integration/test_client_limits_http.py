@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from provider_proxy import client_protocol
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy_server import ProxyServer
 
@@ -70,7 +71,8 @@ def trickle(sock: socket.socket, data: bytes, pause: float, until: float) -> Non
 
 
 @pytest.fixture
-def limited(start_proxy: Callable[..., ProxyServer]) -> ProxyServer:
+def limited(start_proxy: Callable[..., ProxyServer], monkeypatch: pytest.MonkeyPatch) -> ProxyServer:
+    monkeypatch.setattr(client_protocol, "LINGER", 0.2)  # refused connections close sooner: shorter tests
     return start_proxy(
         client_idle_timeout=0.5,
         client_header_timeout=0.8,
