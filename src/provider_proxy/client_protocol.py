@@ -57,6 +57,14 @@ class _Phase(enum.Enum):
     CLOSING = "closing"  # refused: what arrives is dropped until the connection closes
 
 
+# The members as module globals: on Python 3.11 `_Phase.IDLE` costs ~0.2 us a lookup, and the phase is
+# read a dozen times per request.
+_IDLE: Final = _Phase.IDLE
+_HEAD: Final = _Phase.HEAD
+_BODY: Final = _Phase.BODY
+_CLOSING: Final = _Phase.CLOSING
+
+
 class ClientProtocol(HttpToolsProtocol):
     """One client connection: uvicorn's protocol, a phase, and the one deadline of that phase."""
 
@@ -71,7 +79,7 @@ class ClientProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits
-        self._phase = _Phase.IDLE
+        self._phase = _IDLE
         self._head_bytes = 0  # bytes read since the request began, while its head was incomplete
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -86,32 +94,33 @@ class ClientProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         phase = self._phase
-        if phase is _Phase.CLOSING:
+        if phase is _CLOSING:
             return
-        if phase is not _Phase.BODY:
+        if phase is not _BODY:
             self._head_bytes += len(data)
         super().data_received(data)
         phase = self._phase
-        if phase is _Phase.IDLE or phase is _Phase.CLOSING:
+        if phase is _IDLE or phase is _CLOSING:
             return  # the common case: the request (or all of them) came whole in this read
-        if phase is _Phase.HEAD and self._head_bytes > self.limits.max_header_bytes:
+        if phase is _HEAD and self._head_bytes > self.limits.max_header_bytes:
             self._refuse(431, "invalid_request_error", self._head_too_large())
         elif self._deadline is None:
-            timeout = self.limits.header_timeout if phase is _Phase.HEAD else self.limits.body_timeout
+            timeout = self.limits.header_timeout if phase is _HEAD else self.limits.body_timeout
             self._deadline = self.loop.call_later(timeout, self._deadline_passed)
 
     # Parser callbacks: each one keeps the phase, and none acts for a refused request.
 
     def on_message_begin(self) -> None:
-        if self._phase is _Phase.CLOSING:
+        if self._phase is _CLOSING:
             return
         super().on_message_begin()
-        self._phase = _Phase.HEAD
+        self._phase = _HEAD
 
     def on_headers_complete(self) -> None:
-        if self._phase is _Phase.CLOSING:
+        if self._phase is _CLOSING:
             return
-        self._disarm()
+        if self._deadline is not None:
+            self._disarm()
         limits = self.limits
         if len(self.headers) > limits.max_headers:
             message = f"the request has more than {limits.max_headers} header lines (CLIENT_MAX_HEADERS)"
@@ -121,30 +130,31 @@ class ClientProtocol(HttpToolsProtocol):
         if self._head_bytes > limits.max_header_bytes and self._head_size() > limits.max_header_bytes:
             self._refuse(431, "invalid_request_error", self._head_too_large())
             return
-        self._phase = _Phase.BODY
+        self._phase = _BODY
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if self._phase is not _Phase.CLOSING:
+        if self._phase is not _CLOSING:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if self._phase is _Phase.CLOSING:
+        if self._phase is _CLOSING:
             return
-        self._disarm()
-        self._phase = _Phase.IDLE
+        if self._deadline is not None:
+            self._disarm()
+        self._phase = _IDLE
         self._head_bytes = 0
         super().on_message_complete()
 
     def handle_websocket_upgrade(self) -> None:
         # The connection now belongs to the WebSocket protocol (whose own limits apply).
         self._disarm()
-        self._phase = _Phase.IDLE
+        self._phase = _IDLE
         super().handle_websocket_upgrade()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a request the parser refused, in Anthropic's shape."""
-        if self._phase is not _Phase.CLOSING:
+        if self._phase is not _CLOSING:
             self._refuse(400, "invalid_request_error", f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})")
 
     # Limits
@@ -152,10 +162,10 @@ class ClientProtocol(HttpToolsProtocol):
     def _deadline_passed(self) -> None:
         self._deadline = None
         limits = self.limits
-        if self._phase is _Phase.HEAD:
+        if self._phase is _HEAD:
             message = f"the request headers did not arrive within {limits.header_timeout:g}s (CLIENT_HEADER_TIMEOUT)"
             self._refuse(408, "timeout_error", message)
-        elif self._phase is _Phase.BODY:
+        elif self._phase is _BODY:
             if self.flow.read_paused:  # the server is not reading (the app has not taken the body yet)
                 self._deadline = self.loop.call_later(limits.body_timeout, self._deadline_passed)
                 return
@@ -179,7 +189,7 @@ class ClientProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, error_type: ErrorType, message: str) -> None:
         """Answer `status` with an Anthropic error (unless an answer is under way), then close."""
         answer = self._may_answer()
-        self._phase = _Phase.CLOSING
+        self._phase = _CLOSING
         self._disarm()
         self._unset_keepalive_if_required()
         if self.transport.is_closing():
@@ -197,7 +207,7 @@ class ClientProtocol(HttpToolsProtocol):
         cycle: RequestResponseCycle | None = self.cycle  # None before the first request
         if cycle is None:
             return True
-        if self._phase is _Phase.BODY:  # the cycle is this request's, unless requests were pipelined
+        if self._phase is _BODY:  # the cycle is this request's, unless requests were pipelined
             return not cycle.response_started and not self.pipeline
         return cycle.response_complete  # the cycle is the previous request's
 
