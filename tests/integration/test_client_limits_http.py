@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from provider_proxy import client_protocol
-from tests.support.fake_upstream import FakeUpstream
+from tests.support.fake_upstream import FakeUpstream, Reply, sse
 from tests.support.proxy_server import ProxyServer
 
 BODY = orjson.dumps({"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
@@ -179,3 +180,27 @@ def test_a_request_that_is_not_http_gets_an_anthropic_400(limited: ProxyServer) 
         sock.sendall(b"HELLO THERE\x00\r\n\r\n")
         raw = read_until_closed(sock)
     assert_refused(raw, 400, "invalid_request_error", "not valid HTTP/1.1")
+
+
+def test_a_body_still_trickling_after_an_early_answer_is_cut_without_a_second_answer(limited: ProxyServer) -> None:
+    with connect(limited) as sock:
+        # /health answers without reading the body; the body keeps coming, a byte at a time.
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        started = time.monotonic()
+        trickle(sock, b"x" * 1000, 0.05, until=started + 5)
+        raw = read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 200") and raw.count(b"HTTP/1.1") == 1, raw
+    assert time.monotonic() - started < 3
+
+
+def test_a_stream_longer_than_every_client_deadline_is_not_cut(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream
+) -> None:
+    proxy = start_proxy(client_idle_timeout=0.3, client_header_timeout=0.3, client_body_timeout=0.3)
+    first = {"choices": [{"index": 0, "delta": {"content": "slow"}, "finish_reason": None}]}
+    last = {"choices": [{"index": 0, "delta": {"content": " but whole"}, "finish_reason": "stop"}]}
+    upstream.queue(Reply(stream=sse(first, 1.2, last)))
+    body = {**orjson.loads(BODY), "stream": True}
+    response = httpx.post(f"{proxy.url}/v1/messages", json=body, timeout=10)
+    assert response.status_code == 200
+    assert b"but whole" in response.content and b"message_stop" in response.content
