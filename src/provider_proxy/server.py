@@ -1,4 +1,4 @@
-"""Serving the app with uvicorn (uvloop and httptools when installed, no access log).
+"""Serving the app with uvicorn: uvloop when installed, client connections with limits, no access log.
 
 Log lines leave the request path: handlers run in a listener thread fed by a queue, so a request
 only pays for creating its log record (redaction, formatting and the write to stderr happen after).
@@ -7,6 +7,7 @@ only pays for creating its log record (redaction, formatting and the write to st
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import importlib.util
 import logging
@@ -23,6 +24,7 @@ import uvicorn
 
 from provider_proxy.api.context import Lifecycle
 from provider_proxy.app import create_app
+from provider_proxy.client_protocol import ClientLimits, ClientProtocol
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import Settings
 from provider_proxy.utils.logging import configure_logging
@@ -52,14 +54,26 @@ def _logging_off_request_path() -> None:
     atexit.register(listener.stop)
 
 
-def _server_options() -> dict[str, Any]:
-    """Explicit fast paths (uvicorn's "auto" picks the same when they import) and no per-request extras."""
+def client_limits(settings: Settings) -> ClientLimits:
+    return ClientLimits(
+        header_timeout=settings.client_header_timeout,
+        body_timeout=settings.client_body_timeout,
+        max_header_bytes=settings.client_max_header_bytes,
+        max_headers=settings.client_max_headers,
+    )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options: client connections with limits (`client_protocol`), the grace period for
+    in-flight requests at shutdown, uvloop, and no per-request extras."""
     # proxy_headers off: X-Forwarded-* rewriting is for deployments behind a proxy that needs it.
     options: dict[str, Any] = {"log_config": None, "access_log": False, "server_header": False, "proxy_headers": False}
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools") is not None:
-        options["http"] = "httptools"
+    # A partial of a module-level class, not a class made here: `--workers` pickles the options.
+    options["http"] = functools.partial(ClientProtocol, limits=client_limits(settings))
+    options["timeout_keep_alive"] = settings.client_idle_timeout
+    options["timeout_graceful_shutdown"] = settings.shutdown_grace
     return options
 
 
@@ -101,13 +115,12 @@ def run(settings: Settings) -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            **_server_options(),
+            **server_options(settings),
         )
         return
     app = create_app(settings, config)
     _freeze_startup_objects()
-    options = {**_server_options(), "timeout_graceful_shutdown": settings.shutdown_grace}
-    server = DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **options))
+    server = DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **server_options(settings)))
     server.drain_seconds, server.lifecycle = settings.drain_seconds, app.state.proxy.lifecycle
     server.run()
 

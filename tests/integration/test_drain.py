@@ -1,20 +1,26 @@
-"""Stopping behind a load balancer: on SIGTERM the proxy says "not ready" while it keeps serving for
-DRAIN_SECONDS, lets a stream in flight finish, writes its usage and last log lines, and exits 0."""
+"""Stopping: on SIGTERM the proxy says "not ready" while it keeps serving for DRAIN_SECONDS (behind a load
+balancer), then accepts no connection, lets the streams in flight finish within SHUTDOWN_GRACE (one that
+outlasts it ends with an error clients retry), writes every usage row and its last log lines, and exits 0.
+Each test runs `provider-proxy serve` in its own process."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from provider_proxy.services.usage.store import DB_FILE
 from tests.support.fake_upstream import FakeUpstream, Reply, sse
 
 STREAM = {
@@ -33,8 +39,11 @@ def free_port() -> int:
     return port
 
 
-@pytest.fixture
-def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-def]
+Served = tuple[subprocess.Popen[str], str]
+
+
+def launch(upstream: FakeUpstream, data_dir: Path, **settings: str) -> Served:
+    """`provider-proxy serve` in its own process, ready; its environment holds only what the test gives."""
     port = free_port()
     env = {
         key: value
@@ -46,12 +55,12 @@ def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-de
         "OPENAI_API_KEY": "sk-drain-test-0123456789",
         "BIG_MODEL": "big-model",
         "PORT": str(port),
-        "DATA_DIR": str(tmp_path / "data"),
-        "DRAIN_SECONDS": "1.5",
+        "DATA_DIR": str(data_dir),
         "LOG_LEVEL": "INFO",
+        **settings,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "provider_proxy", "serve", "--env-file", str(tmp_path / "none.env")],
+        [sys.executable, "-m", "provider_proxy", "serve", "--env-file", str(data_dir / "none.env")],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -66,13 +75,31 @@ def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-de
                 break
         except httpx.TransportError:
             time.sleep(0.1)
-    yield process, url
-    if process.poll() is None:
-        process.kill()
-        process.wait(10)
+    return process, url
 
 
-def test_sigterm_drains_then_stops_cleanly(serve, upstream: FakeUpstream) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def served(upstream: FakeUpstream, tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(**settings: str) -> Served:
+        process, url = launch(upstream, tmp_path / "data", **settings)
+        processes.append(process)
+        return process, url
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.fixture
+def serve(served: Callable[..., Served]) -> Served:
+    return served(DRAIN_SECONDS="1.5")
+
+
+def test_sigterm_drains_then_stops_cleanly(serve: Served, upstream: FakeUpstream) -> None:
     process, url = serve
     chunk = {"choices": [{"index": 0, "delta": {"content": "slow"}, "finish_reason": None}]}
     last = {"choices": [{"index": 0, "delta": {"content": " and done"}, "finish_reason": "stop"}]}
@@ -98,3 +125,99 @@ def test_sigterm_drains_then_stops_cleanly(serve, upstream: FakeUpstream) -> Non
     # The last lines of the log were written (the logging thread was flushed at exit).
     assert "Finished server process" in output or "Application shutdown complete" in output
     assert output.count("POST /v1/messages") == 2
+
+
+def chunk(content: str, finish: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}]}
+
+
+USAGE = {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46}}
+
+
+class StreamClient(threading.Thread):
+    """One streaming request: its request id, when its first event came, everything it received."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self.started = threading.Event()
+        self.request_id = ""
+        self.received = b""
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with httpx.stream("POST", f"{self.url}/v1/messages", json=STREAM, timeout=30) as response:
+                self.request_id = response.headers["request-id"]
+                for piece in response.iter_bytes():
+                    self.received += piece
+                    self.started.set()
+        except BaseException as exc:  # the test reads it
+            self.error = exc
+            self.started.set()
+
+
+def refused(url: str) -> bool:
+    port = int(url.rsplit(":", 1)[1])
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def usage_rows(data_dir: Path) -> dict[str, tuple[Any, ...]]:
+    with sqlite3.connect(data_dir / DB_FILE) as db:
+        rows = db.execute("SELECT request_id, status, stream, output_tokens, error_type FROM usage_records")
+        return {row[0]: row[1:] for row in rows}
+
+
+def test_sigterm_refuses_new_connections_lets_every_stream_finish_and_loses_no_usage_row(
+    served: Callable[..., Served], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    process, url = served(SHUTDOWN_GRACE="30")
+    upstream.script = lambda _: Reply(stream=sse(chunk("slow"), 2.0, chunk(" and done", "stop"), USAGE))
+    clients = [StreamClient(url) for _ in range(4)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        assert client.started.wait(10) and client.error is None, client.error
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 1.5
+    while not refused(url):
+        assert time.monotonic() < deadline, "the proxy still accepts connections after SIGTERM"
+        time.sleep(0.05)
+    assert all(client.is_alive() for client in clients), "a stream ended before its upstream did"
+    for client in clients:
+        client.join(20)
+        assert client.error is None, client.error
+        assert b"slow" in client.received and b"and done" in client.received
+        assert client.received.rstrip().endswith(b'data: {"type":"message_stop"}')
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    rows = usage_rows(tmp_path / "data")
+    assert {client.request_id for client in clients} <= rows.keys(), output
+    assert all(rows[client.request_id] == (200, 1, 34, None) for client in clients)
+
+
+def test_a_stream_longer_than_the_grace_period_is_ended_and_still_recorded(
+    served: Callable[..., Served], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    process, url = served(SHUTDOWN_GRACE="1")
+    upstream.queue(Reply(stream=sse(chunk("slow"), 60.0, chunk("never", "stop"))))
+    client = StreamClient(url)
+    client.start()
+    assert client.started.wait(10) and client.error is None, client.error
+    process.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    output, _ = process.communicate(timeout=30)
+    assert time.monotonic() - stopped < 5
+    assert process.returncode == 0, output
+    assert "Traceback" not in output  # the cut stream ended as a response, not as an exception
+    client.join(10)
+    assert b"slow" in client.received and b"never" not in client.received
+    # The client learns why, with an error its SDK retries; the usage row says so too.
+    last = client.received.rstrip().rsplit(b"\n\n", 1)[-1]
+    assert last.startswith(b"event: error\n") and b"overloaded_error" in last and b"SHUTDOWN_GRACE" in last
+    assert usage_rows(tmp_path / "data")[client.request_id] == (200, 1, 0, "overloaded_error"), output

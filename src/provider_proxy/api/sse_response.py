@@ -4,7 +4,8 @@ A plain ASGI response (no framework layers on a path every Claude Code turn take
 the pipeline (`conversion.stream_pipeline`) makes of each upstream read and owns the I/O around it.
 - While the upstream is silent the client gets a `ping` every `PING_INTERVAL` seconds; an upstream
   that sends nothing but keep-alive comments for REQUEST_TIMEOUT seconds is a timeout.
-- Every failure once the stream has begun ends it with one `event: error` (the pipeline's).
+- Every failure once the stream has begun ends it with one `event: error` (the pipeline's); so does the
+  server's shutdown when a stream outlasts SHUTDOWN_GRACE (an `overloaded_error`, which clients retry).
 - When the client goes away the stream stops at once and the upstream connection is closed: a task
   waits on `receive()` for the disconnect, because the server drops writes to a gone client silently.
 - The request's record learns the time to the first token, the tokens, the stop reason or error.
@@ -72,14 +73,31 @@ class EventStreamResponse:
             self._relaying = False  # from here a disconnect is the end of the exchange, not an abort
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not self._client_gone or task.uncancel() > 0:
-                raise  # cancelled from outside (shutdown): let it through
-            logger.info("%s client disconnected; upstream closed", self._record.request_id)
+            if self._client_gone and task.uncancel() == 0:
+                logger.info("%s client disconnected; upstream closed", self._record.request_id)
+            elif not await self._end_cut_short(send):
+                raise  # cancelled from outside with nobody to tell: let it through
         finally:
             self._relaying = False
             watcher.cancel()
             self._upstream.close()
             self._note_outcome()
+
+    async def _end_cut_short(self, send: Send) -> bool:
+        """Cancelled from outside while relaying to a client, which is the server's shutdown once
+        SHUTDOWN_GRACE has run out: the stream ends with an error the client retries and the response
+        ends properly (the task then ends normally: nothing waits for it but the server)."""
+        if not self._relaying or self._client_gone:
+            return False
+        self._relaying = False
+        error = ProxyError(
+            "overloaded_error",
+            "The proxy is shutting down and this stream outlasted its grace period (SHUTDOWN_GRACE); retry the request",
+        )
+        logger.warning("%s stream ended by the shutdown (SHUTDOWN_GRACE)", self._record.request_id)
+        await self._write(send, self._pipeline.fail(error))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
 
     def _on_receive(self, done: asyncio.Future[Message], task: asyncio.Task[None]) -> None:
         if not self._relaying or done.cancelled() or done.exception() is not None:

@@ -96,6 +96,16 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     usage_database_url: SecretStr | None = None
 
+    # Client connections (client_protocol): a keep-alive connection idle this long is closed; a request's
+    # headers must arrive within CLIENT_HEADER_TIMEOUT seconds of its first byte and its body within
+    # CLIENT_BODY_TIMEOUT seconds of the headers (else 408); a head of more bytes or header lines than
+    # allowed gets a 431.
+    client_idle_timeout: float = Field(default=5.0, gt=0)
+    client_header_timeout: float = Field(default=20.0, gt=0)
+    client_body_timeout: float = Field(default=120.0, gt=0)
+    client_max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    client_max_headers: int = Field(default=100, ge=10)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:

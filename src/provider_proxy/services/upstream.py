@@ -170,6 +170,11 @@ class UpstreamClient:
             await client.close()
         self._started = False
 
+    @property
+    def connection_count(self) -> int:
+        """Upstream connections open over every provider, in use or idle."""
+        return sum(client.connection_count for client in self._clients.values())
+
     def http(self, provider: Provider) -> HttpClient:
         """The provider's connection pool, made on first use."""
         client = self._clients.get(provider.name)
@@ -192,7 +197,7 @@ class UpstreamClient:
         if provider.api == "responses":
             return decode_response(raw, self.secrets)
         try:
-            completion = _completion_decoder.decode(raw)
+            completion = _decode_completion(raw)
         except msgspec.DecodeError:
             snippet = redact(raw[:200].decode("utf-8", "replace"), self.secrets)
             raise UpstreamError(
@@ -311,6 +316,19 @@ class UpstreamClient:
             status=502,
             retryable=True,
         )
+
+
+def _decode_completion(raw: bytes) -> ChatCompletion:
+    """The answer as a completion; bytes that are not UTF-8 (a character cut by the provider) become
+    replacement characters, as they do in a stream, rather than failing the whole answer."""
+    try:
+        return _completion_decoder.decode(raw)
+    except msgspec.DecodeError:
+        try:
+            raw.decode()
+        except UnicodeDecodeError:
+            return _completion_decoder.decode(raw.decode(errors="replace").encode())
+        raise
 
 
 def _error_in_answer(completion: ChatCompletion, secrets: tuple[str, ...]) -> UpstreamError:

@@ -78,6 +78,11 @@ class HttpClient:
         return f"<HttpClient {self._proxies!r}, {len(self._all)} connections>"
 
     @property
+    def connection_count(self) -> int:
+        """Connections open, in use or idle."""
+        return len(self._all)
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
