@@ -7,11 +7,11 @@ only pays for creating its log record (redaction, formatting and the write to st
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import importlib.util
 import logging
 import logging.handlers
-import os
 import queue
 import signal
 import socket
@@ -22,10 +22,11 @@ from typing import Any
 import uvicorn
 
 from provider_proxy.api.context import Lifecycle
-from provider_proxy.app import create_app
+from provider_proxy.app import ProxyApp, create_app
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import Settings
 from provider_proxy.utils.logging import configure_logging
+from provider_proxy.workers import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -91,25 +92,30 @@ def run(settings: Settings) -> None:
         settings.small_model,
     )
     if settings.workers > 1:
-        # Workers build their own settings from the environment: hand them the command-line choices.
-        if settings.config_file:
-            os.environ["CONFIG_FILE"] = str(settings.config_file)
-        os.environ["LOG_LEVEL"] = settings.log_level
-        uvicorn.run(
-            "provider_proxy.server:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            **_server_options(),
-        )
+        # uvicorn's socket binding (address family, SO_REUSEADDR, inheritable); the app is the workers'.
+        bind = uvicorn.Config("provider_proxy.app:create_app", host=settings.host, port=settings.port, log_config=None)
+        sock = bind.bind_socket()
+        code = Supervisor(functools.partial(_serve_worker, settings), sock, settings.workers).run()
+        if code:
+            raise SystemExit(code)
         return
-    app = create_app(settings, config)
+    _serve(settings, create_app(settings, config))
+
+
+def _serve(settings: Settings, app: ProxyApp, sockets: list[socket.socket] | None = None) -> None:
+    """Serve `app` until a signal, draining first (DRAIN_SECONDS); on `sockets` when given (a worker)."""
     _freeze_startup_objects()
     options = {**_server_options(), "timeout_graceful_shutdown": settings.shutdown_grace}
     server = DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **options))
     server.drain_seconds, server.lifecycle = settings.drain_seconds, app.state.proxy.lifecycle
-    server.run()
+    server.run(sockets)
+
+
+def _serve_worker(settings: Settings, sock: socket.socket) -> None:
+    """A worker process (WORKERS above 1): the same settings, its own app, the supervisor's socket."""
+    config = build_config(settings)
+    _configure_logging(settings.log_level, config.secrets)
+    _serve(settings, create_app(settings, config), [sock])
 
 
 class DrainingServer(uvicorn.Server):
@@ -142,14 +148,3 @@ class DrainingServer(uvicorn.Server):
         # signal: exit code 143 and no atexit, so the logging thread's last lines (the usage flush
         # included) were lost. The shutdown was clean: end normally, with 0.
         self._captured_signals = [sig for sig in self._captured_signals if sig != signal.SIGTERM]
-
-
-def app_from_env() -> object:
-    """Worker entry point for `--workers N`: each worker builds its app from the same environment."""
-    from provider_proxy.config.settings import load_settings
-
-    settings = load_settings()
-    _configure_logging(settings.log_level, build_config(settings).secrets)
-    app = create_app(settings)
-    _freeze_startup_objects()
-    return app

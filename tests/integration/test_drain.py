@@ -33,8 +33,8 @@ def free_port() -> int:
     return port
 
 
-@pytest.fixture
-def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-def]
+def start_serving(upstream: FakeUpstream, tmp_path: Path, **extra: str) -> tuple[subprocess.Popen[str], str]:
+    """`provider-proxy serve` in a process of its own; returns once it is ready (or has exited)."""
     port = free_port()
     env = {
         key: value
@@ -49,7 +49,7 @@ def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-de
         "DATA_DIR": str(tmp_path / "data"),
         "DRAIN_SECONDS": "1.5",
         "LOG_LEVEL": "INFO",
-    }
+    } | extra
     process = subprocess.Popen(
         [sys.executable, "-m", "provider_proxy", "serve", "--env-file", str(tmp_path / "none.env")],
         env=env,
@@ -60,12 +60,18 @@ def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-de
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
             time.sleep(0.1)
+    return process, url
+
+
+@pytest.fixture
+def serve(upstream: FakeUpstream, tmp_path: Path):  # type: ignore[no-untyped-def]
+    process, url = start_serving(upstream, tmp_path)
     yield process, url
     if process.poll() is None:
         process.kill()
@@ -98,3 +104,39 @@ def test_sigterm_drains_then_stops_cleanly(serve, upstream: FakeUpstream) -> Non
     # The last lines of the log were written (the logging thread was flushed at exit).
     assert "Finished server process" in output or "Application shutdown complete" in output
     assert output.count("POST /v1/messages") == 2
+
+
+def test_sigterm_drains_every_worker_then_exits_zero(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """With WORKERS=2, uvicorn's supervisor stopped its workers at once on SIGTERM: no drain period,
+    idle keep-alive connections closed under a balancer's feet, /ready never said 503."""
+    process, url = start_serving(upstream, tmp_path, WORKERS="2")
+    try:
+        chunk = {"choices": [{"index": 0, "delta": {"content": "slow"}, "finish_reason": None}]}
+        last = {"choices": [{"index": 0, "delta": {"content": " and done"}, "finish_reason": "stop"}]}
+        upstream.queue(Reply(stream=sse(chunk, 2.5, last)))
+        with httpx.stream("POST", f"{url}/v1/messages", json=STREAM, timeout=20) as response:
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            # Both workers drain: every /ready answer is 503, every request is still served.
+            assert {httpx.get(f"{url}/ready", timeout=5).status_code for _ in range(6)} == {503}
+            assert httpx.post(f"{url}/v1/messages", json=PLAIN, timeout=5).status_code == 200
+            assert "message_stop" in response.read().decode()
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert output.count("draining: /ready answers 503") == 2, output
+    assert output.count("Finished server process") == 2, output  # the workers' last log lines too
+
+
+def test_a_worker_that_cannot_start_stops_the_others_with_exit_code_1(upstream: FakeUpstream, tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there: the usage store cannot open
+    process, _ = start_serving(
+        upstream, tmp_path, WORKERS="2", USAGE_DATABASE_URL=f"postgresql://nobody@127.0.0.1:{closed}/usage"
+    )
+    try:
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1, output
+    assert "as it started; stopping" in output

@@ -138,3 +138,20 @@ def test_a_replica_killed_mid_load_and_restarted_loses_no_usage_row(team: Callab
     kinds = started.error_types()
     if not all(kinds.get(request_id) == "interrupted" for request_id in interrupted):
         raise UsageLost(f"streams cut by the kill not recorded as interrupted: {interrupted}")
+
+
+def test_a_replica_with_two_workers_drains_both_on_sigterm(team: Callable[..., Team]) -> None:
+    started = team(replica_settings=[DRAIN | {"WORKERS": "2"}, DRAIN], keys=KEY, inter=INTER)
+    stopped = started.replicas[0]
+    load = Load(started.url, started.keys["team"], REQUESTS).start()
+    load.wait_for(REQUESTS // 4)
+    stopped.signal(signal.SIGTERM)
+    started.balancer.wait_for(stopped.name, "DOWN")
+    exit_code = stopped.wait(60)
+    outcomes = load.join()
+    output = stopped.output()
+    assert exit_code == 0, output
+    assert not failures(outcomes), f"{failures(outcomes)[:5]}\n{output[-3000:]}"
+    assert output.count("draining: /ready answers 503") == 2, output[-3000:]
+    rows = assert_one_row_each(started, outcomes)
+    report("SIGTERM, 2 workers", load, rows=rows)
