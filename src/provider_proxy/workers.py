@@ -8,8 +8,10 @@ again when one dies. The first SIGTERM or SIGINT is passed on to every worker as
 drains as a single process does (`server.DrainingServer`); a second one is passed on too, and the
 workers stop at once. The supervisor exits with 0 when every worker did.
 
-A worker that dies within `STARTUP_SECONDS` of its start is not started again (a configuration or
-port problem would fail the same way every time): the others are stopped and the exit code is 1.
+A worker that could not start (uvicorn's startup-failure exit code 3, or any error exit within
+`STARTUP_SECONDS` of its start) is not started again: a database or configuration problem would fail
+the same way every time. The others are stopped and the exit code is 1. A worker killed by a signal
+(the OOM killer, say) is always replaced.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from typing import Final
 logger = logging.getLogger(__name__)
 
 STARTUP_SECONDS: Final = 5.0
+# What uvicorn's server exits with when the app's startup failed.
+STARTUP_FAILURE: Final = 3
 _POLL_SECONDS: Final = 0.1
 
 Target = Callable[[socket.socket], None]
@@ -68,7 +72,8 @@ class Supervisor:
             time.sleep(_POLL_SECONDS)
         codes = [worker.process.exitcode for worker in self.workers]
         logger.info("workers stopped (exit codes %s)", codes)
-        return 1 if failed or any(code != 0 for code in codes) else 0
+        # -SIGTERM: a worker still starting, stopped before it had set up its signal handlers (it served nothing).
+        return 1 if failed or any(code not in (0, -signal.SIGTERM) for code in codes) else 0
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         self._signals.append(sig)
@@ -91,7 +96,8 @@ class Supervisor:
             code = worker.process.exitcode
             if code is None:
                 continue
-            if time.monotonic() - worker.started < STARTUP_SECONDS:
+            young = time.monotonic() - worker.started < STARTUP_SECONDS
+            if code == STARTUP_FAILURE or (code > 0 and young):
                 logger.error("worker process %s exited with %s as it started; stopping", worker.process.pid, code)
                 return False
             logger.warning("worker process %s died (exit code %s); starting another", worker.process.pid, code)

@@ -140,3 +140,27 @@ def test_a_worker_that_cannot_start_stops_the_others_with_exit_code_1(upstream: 
         process.kill()
     assert process.returncode == 1, output
     assert "as it started; stopping" in output
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(pid) for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_killed_worker_is_replaced_and_the_others_keep_serving(upstream: FakeUpstream, tmp_path: Path) -> None:
+    process, url = start_serving(upstream, tmp_path, WORKERS="2", DRAIN_SECONDS="0")
+    try:
+        first, second = worker_pids(process.pid)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(replaced := worker_pids(process.pid)) < 2 or first in replaced:
+            assert time.monotonic() < deadline and process.poll() is None, "no worker took the killed one's place"
+            time.sleep(0.1)
+        assert second in replaced
+        assert all(httpx.post(f"{url}/v1/messages", json=PLAIN, timeout=10).status_code == 200 for _ in range(4))
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "died (exit code -9); starting another" in output
+    assert process.returncode == 0, output
