@@ -131,7 +131,7 @@ class Team:
         return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for log in logs)
 
 
-def replica_env(team_dir: Path, upstream: FakeUpstream, database_url: str, redis_url: str, keys_file: Path) -> dict:
+def replica_env(upstream: FakeUpstream, database_url: str, redis_url: str, keys_file: Path) -> dict[str, str]:
     """What every replica shares: the provider, the usage database, Redis, the keys file."""
     env = {
         key: value
@@ -166,7 +166,7 @@ def start_team(
     database_url = postgres.create_database()
     keys_file = directory / "keys.json"
     created = {name: create_key(keys_file, name, frozenset(), **limits) for name, limits in keys.items()}
-    env = replica_env(directory, upstream, database_url, redis.url, keys_file)
+    env = replica_env(upstream, database_url, redis.url, keys_file)
     replicas = []
     for number, extra in enumerate(replica_settings, start=1):
         (directory / f"r{number}").mkdir()

@@ -23,8 +23,8 @@ from tests.support.replicas import Team
 REQUESTS = 300
 # The replicas drain for longer than HAProxy needs to take them out: 2 failed checks of /ready.
 INTER = "1s"
-DRAIN = {"DRAIN_SECONDS": "3", "SHUTDOWN_GRACE": "30"}
-KEY = {"team": {}}
+DRAIN = {"DRAIN_SECONDS": "4", "SHUTDOWN_GRACE": "30"}
+KEY: dict[str, dict[str, object]] = {"team": {}}  # a key without limits
 
 
 def report(name: str, load: Load, **figures: object) -> None:
