@@ -15,7 +15,8 @@ from provider_proxy.config.settings import Settings
 class ProxyServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, lifespan="on")
+        self.app = create_app(settings)
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
