@@ -26,7 +26,7 @@ from provider_proxy.app import ProxyApp, create_app
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import Settings
 from provider_proxy.utils.logging import configure_logging
-from provider_proxy.workers import Supervisor
+from provider_proxy.workers import Supervisor, watch_parent
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,7 @@ def _serve_worker(settings: Settings, sock: socket.socket) -> None:
     """A worker process (WORKERS above 1): the same settings, its own app, the supervisor's socket."""
     config = build_config(settings)
     _configure_logging(settings.log_level, config.secrets)
+    watch_parent()
     _serve(settings, create_app(settings, config), [sock])
 
 

@@ -8,6 +8,9 @@ again when one dies. The first SIGTERM or SIGINT is passed on to every worker as
 drains as a single process does (`server.DrainingServer`); a second one is passed on too, and the
 workers stop at once. The supervisor exits with 0 when every worker did.
 
+A worker whose supervisor is gone (killed with SIGKILL, say) stops by itself, draining like on
+SIGTERM (`watch_parent`), instead of serving on as an orphan nobody will stop.
+
 A worker that could not start (uvicorn's startup-failure exit code 3, or any error exit within
 `STARTUP_SECONDS` of its start) is not started again: a database or configuration problem would fail
 the same way every time. The others are stopped and the exit code is 1. A worker killed by a signal
@@ -22,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +41,7 @@ STARTUP_FAILURE: Final = 3
 _POLL_SECONDS: Final = 0.1
 
 Target = Callable[[socket.socket], None]
+_PARENT_CHECK_SECONDS: Final = 1.0
 
 
 @dataclass
@@ -103,3 +108,16 @@ class Supervisor:
             logger.warning("worker process %s died (exit code %s); starting another", worker.process.pid, code)
             self.workers[index] = self._start()
         return True
+
+
+def watch_parent() -> None:
+    """In a worker: a SIGTERM to this process once the supervisor that started it has gone."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_CHECK_SECONDS)
+        logger.warning("the supervisor (process %s) is gone; stopping this worker", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -3,6 +3,7 @@ DRAIN_SECONDS, lets a stream in flight finish, writes its usage and last log lin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -164,3 +165,18 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_serving(upstream: FakeU
         process.kill()
     assert "died (exit code -9); starting another" in output
     assert process.returncode == 0, output
+
+
+def test_workers_stop_by_themselves_when_their_supervisor_is_killed(upstream: FakeUpstream, tmp_path: Path) -> None:
+    process, _ = start_serving(upstream, tmp_path, WORKERS="2", DRAIN_SECONDS="0")
+    workers = worker_pids(process.pid)
+    process.kill()
+    try:
+        # The workers share the supervisor's output: it ends once the last of them has exited.
+        output, _ = process.communicate(timeout=20)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.communicate()
+    assert output.count("is gone; stopping this worker") == 2, output

@@ -13,6 +13,7 @@ Each replica's output goes to a file beside its data, shown when an assertion ab
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -57,7 +58,10 @@ class Replica:
         env = {**self.env, "PORT": str(self.port), "DATA_DIR": str(self.directory / "data")}
         command = [sys.executable, "-m", "provider_proxy", "serve", "--env-file", str(self.directory / "none.env")]
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+            # A session of its own: `stop` ends the workers of a WORKERS > 1 replica with it.
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -85,9 +89,11 @@ class Replica:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
 
 
 @dataclass
