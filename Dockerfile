@@ -26,9 +26,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# /data: the usage store; /keys: the client keys file a team deployment shares between replicas
+# (deploy/docker-compose.team.yml). A new named volume takes the owner of the directory it covers.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin proxy \
-    && mkdir /data \
-    && chown proxy:proxy /data
+    && mkdir /data /keys \
+    && chown proxy:proxy /data /keys
 
 WORKDIR /app
 

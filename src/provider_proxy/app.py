@@ -42,6 +42,7 @@ from provider_proxy.dashboard.routes import dashboard_routes
 from provider_proxy.errors import ProxyError, internal_error
 from provider_proxy.models.anthropic_output import ErrorType
 from provider_proxy.services.admission import Gate
+from provider_proxy.services.breaker_share import SharedBreakers
 from provider_proxy.services.dispatch import Dispatcher
 from provider_proxy.services.keyring import KeyRing
 from provider_proxy.services.limits.limiter import Limiter, rate_headers
@@ -123,15 +124,22 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyAp
         pricing=Pricing.from_config(config),
     )
 
+    # With Redis, a breaker opened in one replica opens in all of them.
+    shared_breakers = SharedBreakers(state.dispatcher.breakers, redis_url) if redis_url else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.upstream.start()
         await state.recorder.start()
         await state.keys.start()
         await seed_budgets(state.keys.keys, state.recorder.writer, state.pricing, state.limiter)
+        if shared_breakers is not None:
+            await shared_breakers.start()
         try:
             yield
         finally:
+            if shared_breakers is not None:
+                await shared_breakers.close()
             await state.keys.close()
             await state.upstream.close()
             await state.limiter.close()

@@ -23,11 +23,12 @@ from typing import Any
 import uvicorn
 
 from provider_proxy.api.context import Lifecycle
-from provider_proxy.app import create_app
+from provider_proxy.app import ProxyApp, create_app
 from provider_proxy.client_protocol import ClientLimits, ClientProtocol
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import Settings
 from provider_proxy.utils.logging import configure_logging
+from provider_proxy.workers import Supervisor, watch_parent
 
 logger = logging.getLogger(__name__)
 
@@ -105,24 +106,30 @@ def run(settings: Settings) -> None:
         settings.small_model,
     )
     if settings.workers > 1:
-        # Workers build their own settings from the environment: hand them the command-line choices.
-        if settings.config_file:
-            os.environ["CONFIG_FILE"] = str(settings.config_file)
-        os.environ["LOG_LEVEL"] = settings.log_level
-        uvicorn.run(
-            "provider_proxy.server:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            **server_options(settings),
-        )
+        # uvicorn's socket binding (address family, SO_REUSEADDR, inheritable); the app is the workers'.
+        bind = uvicorn.Config("provider_proxy.app:create_app", host=settings.host, port=settings.port, log_config=None)
+        sock = bind.bind_socket()
+        code = Supervisor(functools.partial(_serve_worker, settings, os.getpid()), sock, settings.workers).run()
+        if code:
+            raise SystemExit(code)
         return
-    app = create_app(settings, config)
+    _serve(settings, create_app(settings, config))
+
+
+def _serve(settings: Settings, app: ProxyApp, sockets: list[socket.socket] | None = None) -> None:
+    """Serve `app` until a signal, draining first (DRAIN_SECONDS); on `sockets` when given (a worker)."""
     _freeze_startup_objects()
     server = DrainingServer(uvicorn.Config(app, host=settings.host, port=settings.port, **server_options(settings)))
     server.drain_seconds, server.lifecycle = settings.drain_seconds, app.state.proxy.lifecycle
-    server.run()
+    server.run(sockets)
+
+
+def _serve_worker(settings: Settings, supervisor: int, sock: socket.socket) -> None:
+    """A worker process (WORKERS above 1): the same settings, its own app, the supervisor's socket."""
+    config = build_config(settings)
+    _configure_logging(settings.log_level, config.secrets)
+    watch_parent(supervisor)
+    _serve(settings, create_app(settings, config), [sock])
 
 
 class DrainingServer(uvicorn.Server):
@@ -155,14 +162,3 @@ class DrainingServer(uvicorn.Server):
         # signal: exit code 143 and no atexit, so the logging thread's last lines (the usage flush
         # included) were lost. The shutdown was clean: end normally, with 0.
         self._captured_signals = [sig for sig in self._captured_signals if sig != signal.SIGTERM]
-
-
-def app_from_env() -> object:
-    """Worker entry point for `--workers N`: each worker builds its app from the same environment."""
-    from provider_proxy.config.settings import load_settings
-
-    settings = load_settings()
-    _configure_logging(settings.log_level, build_config(settings).secrets)
-    app = create_app(settings)
-    _freeze_startup_objects()
-    return app

@@ -5,6 +5,7 @@ Each test runs `provider-proxy serve` in its own process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -69,7 +70,7 @@ def launch(upstream: FakeUpstream, data_dir: Path, **settings: str) -> Served:
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
                 break
@@ -221,3 +222,78 @@ def test_a_stream_longer_than_the_grace_period_is_ended_and_still_recorded(
     last = client.received.rstrip().rsplit(b"\n\n", 1)[-1]
     assert last.startswith(b"event: error\n") and b"overloaded_error" in last and b"SHUTDOWN_GRACE" in last
     assert usage_rows(tmp_path / "data")[client.request_id] == (200, 1, 0, "overloaded_error"), output
+
+
+def test_sigterm_drains_every_worker_then_exits_zero(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """With WORKERS=2, uvicorn's supervisor stopped its workers at once on SIGTERM: no drain period,
+    idle keep-alive connections closed under a balancer's feet, /ready never said 503."""
+    process, url = launch(upstream, tmp_path / "data", WORKERS="2", DRAIN_SECONDS="1.5")
+    try:
+        chunk = {"choices": [{"index": 0, "delta": {"content": "slow"}, "finish_reason": None}]}
+        last = {"choices": [{"index": 0, "delta": {"content": " and done"}, "finish_reason": "stop"}]}
+        upstream.queue(Reply(stream=sse(chunk, 2.5, last)))
+        with httpx.stream("POST", f"{url}/v1/messages", json=STREAM, timeout=20) as response:
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            # Both workers drain: every /ready answer is 503, every request is still served.
+            assert {httpx.get(f"{url}/ready", timeout=5).status_code for _ in range(6)} == {503}
+            assert httpx.post(f"{url}/v1/messages", json=PLAIN, timeout=5).status_code == 200
+            assert "message_stop" in response.read().decode()
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert output.count("draining: /ready answers 503") == 2, output
+    assert output.count("Finished server process") == 2, output  # the workers' last log lines too
+
+
+def test_a_worker_that_cannot_start_stops_the_others_with_exit_code_1(upstream: FakeUpstream, tmp_path: Path) -> None:
+    closed = free_port()  # nothing listens there: the usage store cannot open
+    process, _ = launch(
+        upstream, tmp_path / "data", WORKERS="2", USAGE_DATABASE_URL=f"postgresql://nobody@127.0.0.1:{closed}/usage"
+    )
+    try:
+        output, _ = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1, output
+    assert "as it started; stopping" in output
+
+
+def worker_pids(supervisor: int) -> list[int]:
+    children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    return [int(pid) for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_killed_worker_is_replaced_and_the_others_keep_serving(upstream: FakeUpstream, tmp_path: Path) -> None:
+    process, url = launch(upstream, tmp_path / "data", WORKERS="2", DRAIN_SECONDS="0")
+    try:
+        first, second = worker_pids(process.pid)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while len(replaced := worker_pids(process.pid)) < 2 or first in replaced:
+            assert time.monotonic() < deadline and process.poll() is None, "no worker took the killed one's place"
+            time.sleep(0.1)
+        assert second in replaced
+        assert all(httpx.post(f"{url}/v1/messages", json=PLAIN, timeout=10).status_code == 200 for _ in range(4))
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "died (exit code -9); starting another" in output
+    assert process.returncode == 0, output
+
+
+def test_workers_stop_by_themselves_when_their_supervisor_is_killed(upstream: FakeUpstream, tmp_path: Path) -> None:
+    process, _ = launch(upstream, tmp_path / "data", WORKERS="2", DRAIN_SECONDS="0")
+    workers = worker_pids(process.pid)
+    process.kill()
+    try:
+        # The workers share the supervisor's output: it ends once the last of them has exited.
+        output, _ = process.communicate(timeout=20)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.communicate()
+    assert output.count("is gone; stopping this worker") == 2, output

@@ -6,6 +6,9 @@ skipped for `cooldown` seconds. Half-open: after the cool-down one request (the 
 its success closes the breaker, its failure opens it again. A target whose breaker is open is still
 tried when every target of a route is open: the breaker reorders, it never leaves a request with
 nowhere to go.
+
+`on_open` hears of each breaker this process opens (`services.breaker_share` tells the other replicas);
+`open_from_peer` opens one because another replica did, without telling anyone again.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class CircuitBreakers:
         self._clock = clock
         # Only targets with a failure on record are kept: success removes the entry.
         self._breakers: BoundedCache[str, _Breaker] = BoundedCache(_LIMIT)
+        self.on_open: Callable[[str], None] | None = None
 
     def state(self, target: str) -> State:
         """CLOSED, OPEN while cooling down (or while its probe is out), HALF_OPEN when a probe may go."""
@@ -73,5 +77,14 @@ class CircuitBreakers:
     def failed(self, target: str) -> None:
         breaker = self._breakers.get(target) or self._breakers.put(target, _Breaker())
         breaker.failures += 1
+        was_open = breaker.state is State.OPEN
         if breaker.state is State.HALF_OPEN or breaker.failures >= self._threshold:
             breaker.state, breaker.opened_at = State.OPEN, self._clock()
+            if not was_open and self.on_open is not None:
+                self.on_open(target)
+
+    def open_from_peer(self, target: str) -> None:
+        """Another process opened `target`'s breaker: skip it here too for a cool-down from now."""
+        breaker = self._breakers.get(target) or self._breakers.put(target, _Breaker())
+        breaker.failures = max(breaker.failures, self._threshold)
+        breaker.state, breaker.opened_at = State.OPEN, self._clock()
