@@ -41,7 +41,13 @@ from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
 from provider_proxy.config.urls import base_url_problem
 from provider_proxy.providers.model_facts import ModelFacts, Prices, model_facts
-from provider_proxy.providers.profiles import OVERRIDABLE, PROFILES, ProviderProfile, detect_profile
+from provider_proxy.providers.profiles import (
+    OVERRIDABLE,
+    PROFILES,
+    ProviderProfile,
+    anthropic_profile,
+    detect_profile,
+)
 from provider_proxy.utils.proxy import parse_proxy
 
 DEFAULT_PROVIDER = "default"
@@ -218,6 +224,9 @@ class ProxyConfig:
 
 def _profile(kind: str | None, base_url: str, where: str) -> ProviderProfile:
     name = kind or detect_profile(base_url)
+    if name == "anthropic":
+        # Anthropic's API at a known provider's address: that provider's rules.
+        name = anthropic_profile(base_url)
     if name not in PROFILES:
         known = ", ".join(sorted(PROFILES))
         raise ConfigError(f"{where}: unknown provider kind {name!r}; use one of: {known}")
@@ -234,6 +243,8 @@ def _with_overrides(profile: ProviderProfile, overrides: dict[str, Any], where: 
     for key, value in overrides.items():
         if key not in OVERRIDABLE:
             raise ConfigError(f"{where}.{key}: not a profile flag; use one of: {', '.join(sorted(OVERRIDABLE))}")
+        if isinstance(value, list):
+            value = tuple(value)  # TOML has arrays; the profile keeps tuples
         try:
             checked[key] = TypeAdapter(hints[key]).validate_python(value, strict=True)
         except ValidationError as exc:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, Final
 
+from provider_proxy.models.anthropic_output import Usage
+
 _NOT_STORED: Final = {"stored": False}
 
 
@@ -48,11 +50,19 @@ class RequestRecord:
     attempts: str | None = None
     # Claude Code's session (its X-Claude-Code-Session-Id header), to group a session's requests.
     session_id: str | None = None
+    # Input tokens written to the provider's prompt cache (Anthropic's cache_creation_input_tokens).
+    cache_creation_tokens: int | None = None
     # The request's start on the monotonic clock the latencies are measured on.
     started: float = field(default_factory=time.perf_counter, compare=False, metadata=_NOT_STORED)
     # For the log line: the request's method and path.
     method: str = field(default="POST", compare=False, metadata=_NOT_STORED)
     path: str = field(default="/v1/messages", compare=False, metadata=_NOT_STORED)
+
+    def note_usage(self, usage: Usage) -> None:
+        """The tokens of the answer, as the client was told them."""
+        self.input_tokens, self.output_tokens = usage["input_tokens"], usage["output_tokens"]
+        self.cache_read_tokens = usage["cache_read_input_tokens"]
+        self.cache_creation_tokens = usage["cache_creation_input_tokens"]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
