@@ -59,6 +59,7 @@ def test_the_messages_url_takes_a_base_with_or_without_v1(tmp_path: Path, base_u
     (tmp_path / "proxy.toml").write_text(f'[providers.p]\nbase_url = "{base_url}"\nkind = "anthropic"\n')
     provider = build_config(load_settings(env_file=None, config_file=tmp_path / "proxy.toml")).providers["p"]
     assert messages_url(provider) == url == upstream_api(provider).url(provider, "m")
+    assert provider.models_url == url.removesuffix("/messages") + "/models"
 
 
 def route(tmp_path: Path, profile: str = "", entry: str = "") -> Any:

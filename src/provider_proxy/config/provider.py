@@ -41,6 +41,9 @@ class Provider:
 
     @property
     def models_url(self) -> str:
+        """`GET` lists the models (`check --probe`); Anthropic-API base URLs may leave out the `/v1`."""
+        if self.profile.api == "anthropic" and not self.base_url.endswith("/v1"):
+            return self.base_url + "/v1/models"
         return self.base_url + "/models"
 
 
