@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from provider_proxy.config.provider import Provider, Route
-from provider_proxy.errors import ProxyError, UpstreamError
+from provider_proxy.errors import ProxyError, UpstreamError, too_deeply_nested
 from provider_proxy.models.anthropic import MessagesRequest
 from provider_proxy.models.anthropic_output import ErrorType, Usage
 
@@ -47,8 +47,19 @@ class ClientRequest:
         """The raw body as a dict, parsed once for every target that passes it through (read-only:
         preparing a body copies what it changes)."""
         if self._json is None:
-            self._json = orjson.loads(self.raw)
+            self._json = client_json_object(self.raw)
         return self._json
+
+
+def client_json_object(raw: bytes) -> dict[str, Any]:
+    """A client body that decoded already, as a dict: orjson refuses only its depth (a 400)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise too_deeply_nested() from None
+    if not isinstance(value, dict):
+        raise TypeError("the client body was decoded as an object before")
+    return value
 
 
 class Prepared(Protocol):

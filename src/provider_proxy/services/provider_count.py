@@ -7,10 +7,9 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-import orjson
-
 from provider_proxy.config.provider import Route
 from provider_proxy.conversion.anthropic_api import count_tokens_call, counted_tokens
+from provider_proxy.conversion.upstream_api import client_json_object
 from provider_proxy.errors import UpstreamError
 from provider_proxy.services.upstream import UpstreamClient
 
@@ -22,7 +21,7 @@ COUNT_TIMEOUT: Final = 5.0
 
 async def provider_count(upstream: UpstreamClient, route: Route, raw: bytes, betas: str) -> int | None:
     """The provider's count of the request's input tokens for the routed model, or None."""
-    url, call = count_tokens_call(orjson.loads(raw), raw, betas, route)
+    url, call = count_tokens_call(client_json_object(raw), raw, betas, route)
     try:
         answer = await upstream.post(route.provider, url, call.headers, call.body, COUNT_TIMEOUT)
     except UpstreamError as error:
