@@ -4,7 +4,9 @@ Transport failures (`services.http1`'s exceptions and timeouts) become `Upstream
 nowhere else: opening a call, reading a stream (`UpstreamStream`) and probing a provider for
 `check`. Nothing above this module sees the HTTP client's own types. Requests are retried only before
 the first byte of an answer: connection failures, 429 and 502/503/504, with backoff that honours
-`retry-after` (up to a cap; a longer wait is passed to the client to decide).
+`retry-after` (up to a cap; a longer wait is passed to the client to decide). Where a call goes, its
+headers and what an error status means come from the provider's upstream API
+(`conversion.upstream_api`); the body is the caller's, prepared by that API, and so is the answer.
 """
 
 from __future__ import annotations
