@@ -165,3 +165,20 @@ def test_json_nested_within_the_limit_passes(proxy: ProxyServer, upstream: FakeU
     response = post(proxy, with_tool_schema(100))
     assert response.status_code == 200, response.text
     assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("depth", [300, 1_500, 20_000])
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
+def test_deep_client_json_is_a_400_for_an_anthropic_api_provider(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, tmp_path: Path, depth: int, path: str
+) -> None:
+    """The request passes through untranslated, so its depth is met where the raw body is parsed or written."""
+    toml = tmp_path / "proxy.toml"
+    toml.write_text(
+        f'[providers.a]\nbase_url = "{upstream.url}"\nkind = "anthropic"\n[[routes]]\nmatch = "*"\nprovider = "a"\n'
+    )
+    body = with_tool_use_input(depth)
+    if path.endswith("count_tokens"):
+        del body["max_tokens"]
+    assert_too_deep(post(start_proxy(config_file=toml), body, path))
+    assert upstream.requests == []

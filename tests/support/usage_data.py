@@ -13,7 +13,7 @@ def from_row(row: tuple[Any, ...]) -> RequestRecord:
     """A record read back from `SELECT <COLUMNS>` (times in milliseconds in the table)."""
     ts_ms, request_id, key_name, model, route, provider, upstream_model, stream, *rest = row
     names = ("input_tokens", "output_tokens", "cache_read_tokens", "ttft_ms", "latency_ms", "status")
-    names += ("error_type", "stop_reason", "retries", "attempts", "session_id")
+    names += ("error_type", "stop_reason", "retries", "attempts", "session_id", "cache_creation_tokens")
     return RequestRecord(
         ts=ts_ms / 1000,
         request_id=request_id,

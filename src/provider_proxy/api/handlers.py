@@ -16,13 +16,14 @@ from provider_proxy.api.context import Answer, ProxyState, header
 from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
 from provider_proxy.config.provider import Route
-from provider_proxy.conversion.request import Translation
-from provider_proxy.conversion.upstream_api import Prepared, stream_pipeline_for, to_message, translate
+from provider_proxy.conversion.apis import upstream_api
+from provider_proxy.conversion.chat_api import ChatCall
+from provider_proxy.conversion.upstream_api import ClientRequest, Prepared
 from provider_proxy.errors import ProxyError
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
 from provider_proxy.services.context_window import fit_window
+from provider_proxy.services.provider_count import provider_count
 from provider_proxy.services.routing import RequestTraits, is_subagent
-from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome
 from provider_proxy.services.usage.record import RequestRecord
 
@@ -47,17 +48,20 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
 
-    def prepare(target: Route) -> tuple[Prepared, bytes]:
+    client_request = ClientRequest(anthropic_request, raw, header(request, b"anthropic-beta"))
+
+    def prepare(target: Route) -> Prepared:
         with client_json:
-            translation = translate(anthropic_request, target)
-            body = orjson.dumps(translation.body)
-            if isinstance(translation, Translation):
-                body = fit_window(body, translation, target, state.tokens)
-        for note in translation.notes:
+            prepared: Prepared = upstream_api(target.provider).prepare(client_request, target)
+            if isinstance(prepared, ChatCall):
+                # The window is checked on Chat Completions bodies; Anthropic-API providers answer a
+                # prompt too long in Anthropic's own words, Responses API ones as chat providers do.
+                prepared.body = fit_window(prepared.body, prepared.translation, target, state.tokens)
+        for note in prepared.notes:
             logger.info("%s %s", record.request_id, note)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s upstream request to %s: %s", record.request_id, target.label, body.decode())
-        return translation, body
+            logger.debug("%s upstream request to %s: %s", record.request_id, target.label, prepared.body.decode())
+        return prepared
 
     outcome = Outcome()
     try:
@@ -69,19 +73,13 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
         record.retries, record.attempts = outcome.retries, outcome.summary() or None
     if anthropic_request.stream:
         _note_target(record, opened.target)
-        input_tokens = estimate_input_tokens(opened.body)
-        pipeline = stream_pipeline_for(
-            opened.prepared, anthropic_request.model, input_tokens, state.config.secrets, record.request_id
-        )
-        return EventStreamResponse(pipeline, opened.answer, record, state.config.settings)
+        relay = upstream_api(opened.target.provider).relay(opened.prepared, state.config.secrets, record.request_id)
+        return EventStreamResponse(relay, opened.answer, record, state.config.settings)
     _note_target(record, answered.target)
-    completion, translation = answered.answer, answered.prepared
-    estimate = 0 if completion.usage else estimate_input_tokens(answered.body)
-    message = to_message(completion, anthropic_request.model, translation, estimate)
-    usage = message["usage"]
-    record.input_tokens, record.output_tokens = usage["input_tokens"], usage["output_tokens"]
-    record.cache_read_tokens, record.stop_reason = usage["cache_read_input_tokens"], message["stop_reason"]
-    return Response(orjson.dumps(message), media_type=JSON)
+    reply = answered.answer
+    record.note_usage(reply.usage)
+    record.stop_reason = reply.stop_reason
+    return Response(reply.body, media_type=JSON)
 
 
 def _check_allowed(record: RequestRecord, route: Route, state: ProxyState) -> None:
@@ -125,8 +123,14 @@ async def count_tokens(request: Request, state: ProxyState, record: RequestRecor
     check_messages_request(count_request)
     route = state.router.resolve(count_request.model)
     record.model, record.route = count_request.model, route.label
-    with client_json:
-        count = state.tokens.count_request(count_request, route)
+    count = None
+    if route.provider.profile.count_tokens:
+        # The provider counts for itself (Anthropic's API); the local count when it cannot answer.
+        with client_json:
+            count = await provider_count(state.upstream, route, raw, header(request, b"anthropic-beta"))
+    if count is None:
+        with client_json:
+            count = state.tokens.count_request(count_request, route)
     return Response(orjson.dumps({"input_tokens": count}), media_type=JSON)
 
 

@@ -1,7 +1,9 @@
 """The streaming response for `stream: true`: upstream bytes in, Anthropic SSE frames out.
 
-A plain ASGI response (no framework layers on a path every Claude Code turn takes): it relays what
-the pipeline (`conversion.stream_pipeline`) makes of each upstream read and owns the I/O around it.
+A plain ASGI response (no framework layers on a path every Claude Code turn takes): it writes what
+the upstream API's stream relay (`conversion.upstream_api.StreamRelay`: the Chat Completions or
+Responses API translator, or Anthropic's events passed through) makes of each upstream read, and
+owns the I/O around it.
 - While the upstream is silent the client gets a `ping` every `PING_INTERVAL` seconds; an upstream
   that sends nothing but keep-alive comments for REQUEST_TIMEOUT seconds is a timeout.
 - Every failure once the stream has begun ends it with one `event: error` (the pipeline's); so does the
@@ -24,9 +26,9 @@ from typing import Final
 from starlette.types import Message, Receive, Scope, Send
 
 from provider_proxy.config.settings import Settings
-from provider_proxy.conversion.upstream_api import StreamPipeline
+from provider_proxy.conversion.upstream_api import StreamRelay
 from provider_proxy.errors import ProxyError, UpstreamError, internal_error
-from provider_proxy.models.anthropic_output import StreamEvent
+from provider_proxy.models.anthropic_output import PingEvent
 from provider_proxy.services.upstream import UpstreamStream
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.utils.sse import encode_all
@@ -38,7 +40,8 @@ _HEADERS: Final = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-_PING: Final[list[StreamEvent]] = [{"type": "ping"}]
+_PING_EVENT: Final[PingEvent] = {"type": "ping"}
+_PING: Final = encode_all([_PING_EVENT])
 # The most upstream bytes translated in one step (a few milliseconds of work at most).
 _SLICE: Final = 64 * 1024
 
@@ -49,7 +52,7 @@ class EventStreamResponse:
     status_code = 200
 
     def __init__(
-        self, pipeline: StreamPipeline, upstream: UpstreamStream, record: RequestRecord, settings: Settings
+        self, pipeline: StreamRelay, upstream: UpstreamStream, record: RequestRecord, settings: Settings
     ) -> None:
         self._pipeline = pipeline
         self._upstream = upstream
@@ -95,7 +98,7 @@ class EventStreamResponse:
             "The proxy is shutting down and this stream outlasted its grace period (SHUTDOWN_GRACE); retry the request",
         )
         logger.warning("%s stream ended by the shutdown (SHUTDOWN_GRACE)", self._record.request_id)
-        await self._write(send, self._pipeline.fail(error))
+        await self._write(send, self._pipeline.abort(error))
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
 
@@ -109,20 +112,22 @@ class EventStreamResponse:
 
     async def _relay(self, send: Send) -> None:
         pipeline = self._pipeline
-        await self._write(send, pipeline.start())
+        opening = pipeline.begin()
+        if opening:
+            await self._write(send, opening)
         ping_interval = self._ping_interval
         last_sent = self._last_data = time.monotonic()
         while not pipeline.done:
             try:
                 raw = await self._upstream.read(last_sent + ping_interval - time.monotonic())
                 if raw is None:
-                    events = _PING
+                    frames = _PING
                 elif len(raw) <= _SLICE:
-                    events = pipeline.feed(raw)
+                    frames = pipeline.relay(raw)
                 else:
-                    events = await self._feed_slices(send, raw)
+                    frames = await self._feed_slices(send, raw)
                 now = time.monotonic()
-                if raw and events:
+                if raw and frames:
                     self._last_data = now
                 elif now - self._last_data > self._stall_timeout:
                     # Keep-alive comments alone are not progress: an upstream that only sends them hangs.
@@ -131,38 +136,36 @@ class EventStreamResponse:
                         f"Upstream provider sent no data for {self._stall_timeout:g}s (REQUEST_TIMEOUT)",
                     )
             except ProxyError as error:
-                events = pipeline.fail(error)
+                frames = pipeline.abort(error)
             except Exception:
                 logger.exception("%s stream failed with an unexpected error", self._record.request_id)
-                events = pipeline.fail(internal_error(self._record.request_id))
-            if events:
+                frames = pipeline.abort(internal_error(self._record.request_id))
+            if frames:
                 last_sent = now = time.monotonic()
-                await self._write(send, events)
+                await self._write(send, frames)
 
-    async def _feed_slices(self, send: Send, raw: bytes) -> list[StreamEvent]:
+    async def _feed_slices(self, send: Send, raw: bytes) -> bytes:
         """The events of a large upstream read, fed in slices: those of all but the last slice are
         written here, each followed by the loop's turn for other clients."""
         pipeline = self._pipeline
         end = len(raw)
         start = 0
         while end - start > _SLICE and not pipeline.done:
-            events = pipeline.feed(raw[start : start + _SLICE])
+            frames = pipeline.relay(raw[start : start + _SLICE])
             start += _SLICE
-            if events:
+            if frames:
                 self._last_data = time.monotonic()
-                await self._write(send, events)
+                await self._write(send, frames)
             await asyncio.sleep(0)
-        return pipeline.feed(raw[start:])
+        return pipeline.relay(raw[start:])
 
-    async def _write(self, send: Send, events: list[StreamEvent]) -> None:
+    async def _write(self, send: Send, frames: bytes) -> None:
         record = self._record
-        if record.ttft_ms is None and self._pipeline.translator.has_content:
+        if record.ttft_ms is None and self._pipeline.has_content:
             record.ttft_ms = record.elapsed_ms()
-        await send({"type": "http.response.body", "body": encode_all(events), "more_body": True})
+        await send({"type": "http.response.body", "body": frames, "more_body": True})
 
     def _note_outcome(self) -> None:
-        translator, record = self._pipeline.translator, self._record
-        usage = translator.usage
-        record.input_tokens, record.output_tokens = usage["input_tokens"], usage["output_tokens"]
-        record.cache_read_tokens = usage["cache_read_input_tokens"]
-        record.stop_reason, record.error_type = translator.stop_reason, translator.error_type
+        pipeline, record = self._pipeline, self._record
+        record.note_usage(pipeline.usage)
+        record.stop_reason, record.error_type = pipeline.stop_reason, pipeline.error_type

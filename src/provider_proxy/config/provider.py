@@ -8,13 +8,10 @@ and the headers (which may carry one) are left out of `repr`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
 from provider_proxy.providers.model_facts import ModelFacts
 from provider_proxy.providers.profiles import ProviderProfile
-
-# The API a provider is spoken to with: Chat Completions, or the Responses API (`POST /responses`).
-UpstreamApi = Literal["chat", "responses"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +34,6 @@ class Provider:
     max_concurrency: int | None = None
     # An outbound HTTP proxy for this provider (may hold credentials); None: HTTPS_PROXY and friends.
     proxy: str | None = field(default=None, repr=False)
-    api: UpstreamApi = "chat"
 
     @property
     def chat_url(self) -> str:
@@ -45,12 +41,16 @@ class Provider:
 
     @property
     def responses_url(self) -> str:
-        """`/responses`; with an `api_version` (Azure's preview API) the version as a query."""
+        """The Responses API's URL (`api = "responses"`); with an `api_version` (Azure's preview API) the
+        version as a query."""
         url = self.base_url + "/responses"
         return f"{url}?api-version={self.api_version}" if self.api_version else url
 
     @property
     def models_url(self) -> str:
+        """`GET` lists the models (`check --probe`); Anthropic-API base URLs may leave out the `/v1`."""
+        if self.profile.api == "anthropic" and not self.base_url.endswith("/v1"):
+            return self.base_url + "/v1/models"
         return self.base_url + "/models"
 
 

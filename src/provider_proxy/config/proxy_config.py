@@ -42,7 +42,13 @@ from provider_proxy.config.provider import Provider
 from provider_proxy.config.settings import ConfigError, Settings
 from provider_proxy.config.urls import base_url_problem
 from provider_proxy.providers.model_facts import ModelFacts, Prices, model_facts
-from provider_proxy.providers.profiles import OVERRIDABLE, PROFILES, ProviderProfile, detect_profile
+from provider_proxy.providers.profiles import (
+    OVERRIDABLE,
+    PROFILES,
+    ProviderProfile,
+    anthropic_profile,
+    detect_profile,
+)
 from provider_proxy.utils.proxy import parse_proxy
 
 DEFAULT_PROVIDER = "default"
@@ -57,8 +63,9 @@ class ProviderEntry(_Strict):
     api_key: SecretStr | None = None
     api_key_env: str | None = None
     kind: str | None = None
-    # "responses": speak OpenAI's Responses API (`POST {base_url}/responses`) instead of Chat Completions.
-    api: Literal["chat", "responses"] = "chat"
+    # "responses": speak OpenAI's Responses API (`POST {base_url}/responses`) instead of Chat Completions;
+    # None: the API of the kind's profile (Chat Completions, or Anthropic's for the Anthropic-API kinds).
+    api: Literal["chat", "responses"] | None = None
     # Single flags of the profile, e.g. `[providers.x.profile] stream_usage = false`.
     profile: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
@@ -230,10 +237,26 @@ class ProxyConfig:
 
 def _profile(kind: str | None, base_url: str, where: str) -> ProviderProfile:
     name = kind or detect_profile(base_url)
+    if name == "anthropic":
+        # Anthropic's API at a known provider's address: that provider's rules.
+        name = anthropic_profile(base_url)
     if name not in PROFILES:
         known = ", ".join(sorted(PROFILES))
         raise ConfigError(f"{where}: unknown provider kind {name!r}; use one of: {known}")
     return PROFILES[name]
+
+
+def _entry_profile(name: str, entry: ProviderEntry) -> ProviderProfile:
+    """The entry's profile, speaking the OpenAI API its `api` names (the kind's own API without one)."""
+    profile = _profile(entry.kind, entry.base_url, f"providers.{name}.kind")
+    if entry.api is None or entry.api == profile.api:
+        return profile
+    if profile.api == "anthropic":
+        raise ConfigError(
+            f"providers.{name}.api: {entry.api!r} is an OpenAI API, but kind {profile.kind!r} speaks Anthropic's "
+            "Messages API; remove `api`, or set an OpenAI-compatible kind and base_url"
+        )
+    return replace(profile, api=entry.api)
 
 
 def _with_overrides(profile: ProviderProfile, overrides: dict[str, Any], where: str) -> ProviderProfile:
@@ -246,6 +269,8 @@ def _with_overrides(profile: ProviderProfile, overrides: dict[str, Any], where: 
     for key, value in overrides.items():
         if key not in OVERRIDABLE:
             raise ConfigError(f"{where}.{key}: not a profile flag; use one of: {', '.join(sorted(OVERRIDABLE))}")
+        if isinstance(value, list):
+            value = tuple(value)  # TOML has arrays; the profile keeps tuples
         try:
             checked[key] = TypeAdapter(hints[key]).validate_python(value, strict=True)
         except ValidationError as exc:
@@ -289,9 +314,7 @@ def _file_provider(name: str, entry: ProviderEntry) -> Provider:
         name=name,
         base_url=entry.base_url.rstrip("/"),
         api_key=_api_key(key, source),
-        profile=_with_overrides(
-            _profile(entry.kind, entry.base_url, f"providers.{name}.kind"), entry.profile, f"providers.{name}.profile"
-        ),
+        profile=_with_overrides(_entry_profile(name, entry), entry.profile, f"providers.{name}.profile"),
         headers=tuple(entry.headers.items()),
         api_version=entry.api_version,
         max_output_tokens=entry.max_output_tokens,
@@ -301,7 +324,6 @@ def _file_provider(name: str, entry: ProviderEntry) -> Provider:
         total_timeout=entry.total_timeout,
         max_concurrency=entry.max_concurrency,
         proxy=_proxy(entry.proxy, f"providers.{name}.proxy"),
-        api=entry.api,
     )
 
 

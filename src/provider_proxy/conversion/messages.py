@@ -5,6 +5,10 @@ Rules the providers enforce and this module keeps:
 - a `tool` message answers a call that exists (orphans become plain user text);
 - text that shares a user turn with tool results follows the tool messages;
 - images cannot ride in `tool` messages: they follow in a user message.
+
+Prompt-caching breakpoints (`cache_control` on a text, image or tool_result block) are kept on the part
+they mark for providers that honour them (`ProviderProfile.cache_control`): such a message keeps its
+content as parts, and a marked tool result becomes one text part. Elsewhere they are dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from provider_proxy.conversion.signatures import (
 from provider_proxy.conversion.tools import ToolNames, alnum9_id
 from provider_proxy.models.anthropic import (
     Base64Source,
+    CacheControlled,
     ContentBlock,
     ContentSource,
     DocumentBlock,
@@ -158,6 +163,9 @@ class _HistoryBuilder:
         self.deferred: list[ChatMessage] = []
         # Mid-conversation system text waiting for the next user message (`mid_system_as_user`).
         self.carried: list[ContentPart] = []
+        # Cache breakpoints are kept (`cache_control`); tool results that carry one, by call id.
+        self.cache = self.profile.cache_control
+        self.cached_results: dict[str, dict[str, Any]] = {}
 
     def tool_result_content(self, block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
         """The text of a tool result, and the images it carries."""
@@ -312,8 +320,10 @@ class _HistoryBuilder:
             slot = next((sent for key, sent in self.pending if key == call_id and sent not in results), None)
             if slot is not None:
                 results[slot] = text
+                if self.cache and block.cache_control is not None:
+                    self.cached_results[slot] = block.cache_control
             else:
-                parts.append(_text_part(f"[result of tool call {block.tool_use_id}]\n{text}"))
+                parts.append(self.marked(_text_part(f"[result of tool call {block.tool_use_id}]\n{text}"), block))
         self.answer_pending(results)
         if tool_images:
             parts = [_text_part("Images returned by the tool calls above:"), *tool_images, *parts]
@@ -330,7 +340,10 @@ class _HistoryBuilder:
         if missing:
             self.options.notes.append(f"answered {len(missing)} tool call(s) that had no result")
         for _, call_id in self.pending:
-            self.out.append({"role": "tool", "tool_call_id": call_id, "content": results.get(call_id, NO_RESULT)})
+            text = results.get(call_id, NO_RESULT)
+            mark = self.cached_results.pop(call_id, None) if self.cached_results else None
+            content: str | list[ContentPart] = text if mark is None else [{**_text_part(text), "cache_control": mark}]
+            self.out.append({"role": "tool", "tool_call_id": call_id, "content": content})
         self.pending = []
         self.out.extend(self.deferred)
         self.deferred = []
@@ -343,18 +356,34 @@ class _HistoryBuilder:
             # The provider refuses a user message here: text and images join the last tool message.
             content = last["content"]
             before: list[ContentPart] = [_text_part(content)] if isinstance(content, str) else content
-            last["content"] = _collapse([*before, *parts])
+            last["content"] = self.collapsed([*before, *parts])
             return
-        self.out.append({"role": "user", "content": _collapse(parts)})
+        self.out.append({"role": "user", "content": self.collapsed(parts)})
+
+    def collapsed(self, parts: list[ContentPart]) -> str | list[ContentPart]:
+        """`_collapse`, except that parts carrying a cache breakpoint stay parts (a string loses it)."""
+        if self.cache and any("cache_control" in part for part in parts):
+            return parts
+        return _collapse(parts)
+
+    def marked(self, part: ContentPart, block: CacheControlled) -> ContentPart:
+        """The part with the block's cache breakpoint, where breakpoints are kept."""
+        if self.cache and block.cache_control is not None and part["type"] != "file":
+            part["cache_control"] = block.cache_control
+        return part
 
     def user_part(self, block: ContentBlock) -> list[ContentPart]:
         if isinstance(block, TextBlock):
-            return [_text_part(block.text)] if block.text else []
+            if not block.text:
+                return []
+            part = _text_part(block.text)
+            return [self.marked(part, block) if self.cache else part]
         if isinstance(block, ImageBlock):
             if not self.options.images:
                 self.options.omitted_images += 1
                 return [_text_part(IMAGE_OMITTED)]
-            return [_image_part(block)]
+            image = _image_part(block)
+            return [self.marked(image, block) if self.cache else image]
         if isinstance(block, DocumentBlock):
             return [self.document(block)]
         if isinstance(block, SearchResultBlock):

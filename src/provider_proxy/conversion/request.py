@@ -28,7 +28,7 @@ from provider_proxy.models.anthropic import (
     Tool,
     ToolChoice,
 )
-from provider_proxy.models.openai_request import ChatRequest, Function, FunctionTool
+from provider_proxy.models.openai_request import ChatRequest, Function, FunctionTool, TextPart
 from provider_proxy.models.openai_request import ToolChoice as UpstreamToolChoice
 from provider_proxy.providers.profiles import ProviderProfile
 
@@ -66,11 +66,13 @@ def to_openai(request: MessagesRequest, route: Route) -> Translation:
     if history.omitted_images:
         notes.append(f"left out {history.omitted_images} image(s): {route.label} cannot see images")
     system = _system_text(request.system)
-    if system and profile.mid_system_as_user and messages and messages[0]["role"] == "system":
+    first = messages[0]["content"] if messages and messages[0]["role"] == "system" else None
+    if system and profile.mid_system_as_user and isinstance(first, str):
         # A role-"system" message first in the history joins the system prompt: one system message.
-        messages[0] = {"role": "system", "content": f"{system}\n\n{messages[0]['content']}"}
+        messages[0] = {"role": "system", "content": f"{system}\n\n{first}"}
     elif system:
-        messages.insert(0, {"role": "system", "content": system})
+        marked = _marked_system(request.system) if profile.cache_control else None
+        messages.insert(0, {"role": "system", "content": marked or system})
 
     body: ChatRequest = {"model": route.model, "messages": messages}
     restricted = profile.restricts_sampling(route.facts)
@@ -129,6 +131,21 @@ def _system_text(system: str | list[TextBlock] | None) -> str:
     if isinstance(system, str):
         return system
     return text_of([block for block in system if not block.text.startswith(_BILLING_HEADER)])
+
+
+def _marked_system(system: str | list[TextBlock] | None) -> list[TextPart] | None:
+    """The system prompt as text parts with the client's cache breakpoints, when it has any."""
+    if not isinstance(system, list) or all(block.cache_control is None for block in system):
+        return None
+    parts: list[TextPart] = []
+    for block in system:
+        if block.text.startswith(_BILLING_HEADER) or not block.text:
+            continue
+        part: TextPart = {"type": "text", "text": block.text}
+        if block.cache_control is not None:
+            part["cache_control"] = block.cache_control
+        parts.append(part)
+    return parts or None
 
 
 def _stop_sequences(stops: list[str] | None, limit: int | None, restricted: bool, notes: list[str]) -> list[str]:

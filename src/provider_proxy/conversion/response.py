@@ -66,7 +66,8 @@ def matched_stop_sequence(upstream_stop: str | int | None, stop_sequences: tuple
 
 
 def usage_fields(usage: UpstreamUsage | None, estimated_input: int = 0, estimated_output: int = 0) -> Usage:
-    """Anthropic usage: `input_tokens` excludes cache reads, which OpenAI counts in prompt_tokens."""
+    """Anthropic usage: `input_tokens` excludes the cache reads and writes, which OpenAI-style usage
+    counts in prompt_tokens; both are reported on their own."""
     if usage is None:
         return {
             "input_tokens": estimated_input,
@@ -74,14 +75,14 @@ def usage_fields(usage: UpstreamUsage | None, estimated_input: int = 0, estimate
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
         }
-    cached = usage.cached_tokens
+    read, written = usage.cache_read, usage.cache_write
     prompt = usage.prompt_tokens if usage.prompt_tokens is not None else estimated_input
     output = usage.completion_tokens if usage.completion_tokens is not None else estimated_output
     return {
-        "input_tokens": max(prompt - cached, 0),
+        "input_tokens": max(prompt - read - written, 0),
         "output_tokens": output,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
     }
 
 

@@ -30,6 +30,7 @@ from provider_proxy.conversion.response import (
 )
 from provider_proxy.conversion.responses_request import ResponsesTranslation
 from provider_proxy.conversion.signatures import thinking_signature
+from provider_proxy.conversion.upstream_api import as_utf8
 from provider_proxy.errors import UpstreamError
 from provider_proxy.models.anthropic_output import (
     ContentBlock,
@@ -96,6 +97,9 @@ def decode_response(raw: bytes, secrets: tuple[str, ...] = ()) -> Response:
     try:
         response = _decoder.decode(raw)
     except msgspec.DecodeError:
+        replaced = as_utf8(raw)
+        if replaced is not None:
+            return decode_response(replaced, secrets)
         snippet = redact(raw[:_SNIPPET].decode("utf-8", "replace"), secrets)
         raise UpstreamError(
             "api_error",

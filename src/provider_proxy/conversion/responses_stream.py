@@ -18,7 +18,8 @@ response); `response.failed` and `error` events raise `UpstreamError`, which the
 the one final `error` event. Events the proxy has no use for are skipped.
 
 `ResponsesPipeline` adds SSE decoding and event decoding, as `conversion.stream_pipeline.EventPipeline`
-does for chat chunks.
+does for chat chunks, and is the Responses API's `StreamRelay` (`conversion.upstream_api`): `begin`,
+`relay` and `abort` give the same events encoded as SSE frames.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from provider_proxy.models.anthropic_output import (
 from provider_proxy.models.openai_responses import OutputItem, Response
 from provider_proxy.models.openai_responses import StreamEvent as UpstreamEvent
 from provider_proxy.utils.logging import redact
-from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder
+from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder, encode_all
 
 logger = logging.getLogger(__name__)
 
@@ -377,8 +378,33 @@ class ResponsesPipeline:
     def done(self) -> bool:
         return self.translator.done
 
+    @property
+    def has_content(self) -> bool:
+        return self.translator.has_content
+
+    @property
+    def usage(self) -> Usage:
+        return self.translator.usage
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.translator.stop_reason
+
+    @property
+    def error_type(self) -> ErrorType | None:
+        return self.translator.error_type
+
     def start(self) -> list[StreamEvent]:
         return self.translator.start()
+
+    def begin(self) -> bytes:
+        return encode_all(self.translator.start())
+
+    def relay(self, raw: bytes) -> bytes:
+        return encode_all(self.feed(raw))
+
+    def abort(self, error: ProxyError) -> bytes:
+        return encode_all(self.fail(error))
 
     def feed(self, raw: bytes) -> list[StreamEvent]:
         """Events for the next upstream bytes; b"" means the upstream closed the stream."""

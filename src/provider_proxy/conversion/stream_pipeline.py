@@ -5,6 +5,9 @@
 event or error object, a chunk that is not a chat completion chunk, an end without finish_reason)
 becomes the one final `error` event; after it, or after `message_stop`, `done` is true. An SSE
 line longer than the decoder's limit (1 MiB) is such a failure too, named in the error.
+
+As the Chat Completions API's `StreamRelay` (`conversion.upstream_api`), `begin`, `relay` and `abort`
+give the same events encoded as SSE frames, one write each.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import msgspec
 
 from provider_proxy.conversion.stream import StreamTranslator, chunk_error
 from provider_proxy.errors import ProxyError, UpstreamError, error_detail
-from provider_proxy.models.anthropic_output import StreamEvent
+from provider_proxy.models.anthropic_output import ErrorType, StreamEvent, Usage
 from provider_proxy.models.openai import ChatCompletionChunk
 from provider_proxy.utils.logging import redact
-from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder
+from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder, encode_all
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +52,33 @@ class EventPipeline:
     def done(self) -> bool:
         return self.translator.done
 
+    @property
+    def has_content(self) -> bool:
+        return self.translator.has_content
+
+    @property
+    def usage(self) -> Usage:
+        return self.translator.usage
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.translator.stop_reason
+
+    @property
+    def error_type(self) -> ErrorType | None:
+        return self.translator.error_type
+
     def start(self) -> list[StreamEvent]:
         return self.translator.start()
+
+    def begin(self) -> bytes:
+        return encode_all(self.translator.start())
+
+    def relay(self, raw: bytes) -> bytes:
+        return encode_all(self.feed(raw))
+
+    def abort(self, error: ProxyError) -> bytes:
+        return encode_all(self.fail(error))
 
     def feed(self, raw: bytes) -> list[StreamEvent]:
         """Events for the next upstream bytes; b"" means the upstream closed the stream."""

@@ -1,84 +1,151 @@
-"""Which translators serve a target's upstream API: the one place the choice is made.
+"""The seam between the proxy and an upstream API: what one object per API provides.
 
-A provider speaks Chat Completions (`api = "chat"`, the default) or OpenAI's Responses API
-(`api = "responses"`). Each target of a route (a fallback may be another provider, speaking the other
-API) is translated by the functions here, which pick by the target's provider; the request's
-translation then carries the choice on to the answer and the stream. The handler, the dispatcher and
-the event stream ask no questions about the API.
+A provider's profile names the API it speaks (`ProviderProfile.api`: "chat", "responses" or
+"anthropic"; set by the kind, or by the provider entry's `api = "responses"`);
+`conversion.apis.upstream_api` gives the object that speaks it. Everything that differs between
+upstream APIs goes through that object, so the dispatcher, the upstream client and the handlers
+never ask which API it is:
+
+- `url` and `headers`: where a call goes and the headers every call to that provider carries;
+- `prepare`: the client's request -> what is sent (`Prepared`: the body, per-request headers, notes);
+- `decode`: a non-streaming answer (status 200) -> the client's response body and its usage (`Reply`),
+  raising `UpstreamError` for an answer that is a failure (a 200 carrying an error still falls back);
+  bytes that are not UTF-8 become replacement characters (`as_utf8`), as they do in a stream;
+- `relay`: the stream translator for one streaming answer (`StreamRelay`);
+- `failure_at_start`: the failure a stream's first read reports, if any (before anything reached the
+  client, so the dispatcher can still move to a fallback);
+- `error`: an error status and body -> the `UpstreamError` the client sees.
+
+A new API is a module with one such object and a line in `conversion.apis`. Its translation stays
+pure: the objects hold no state, do no I/O and read provider quirks from the profile.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
-from provider_proxy.config.provider import Route, UpstreamApi
-from provider_proxy.conversion import responses_response, responses_stream, stream_pipeline
-from provider_proxy.conversion.request import Translation, to_openai
-from provider_proxy.conversion.response import to_anthropic
-from provider_proxy.conversion.responses_request import ResponsesTranslation, to_responses
-from provider_proxy.conversion.responses_stream import ResponsesPipeline, ResponsesStreamTranslator
-from provider_proxy.conversion.stream import StreamTranslator
-from provider_proxy.conversion.stream_pipeline import EventPipeline
-from provider_proxy.errors import ProxyError, UpstreamError
+import orjson
+
+from provider_proxy.config.provider import Provider, Route
+from provider_proxy.errors import ProxyError, UpstreamError, too_deeply_nested
 from provider_proxy.models.anthropic import MessagesRequest
-from provider_proxy.models.anthropic_output import ErrorType, Message, StopReason, StreamEvent, Usage
-from provider_proxy.models.openai import ChatCompletion
-from provider_proxy.models.openai_responses import Response
+from provider_proxy.models.anthropic_output import ErrorType, Usage
 
-# The upstream request as translated for one target, and the upstream's answer.
-Prepared = Translation | ResponsesTranslation
-Answer = ChatCompletion | Response
+Headers = tuple[tuple[str, str], ...]
 
 
-class StreamState(Protocol):
-    """What the event stream and the request record read from a stream translator."""
+@dataclass(slots=True)
+class ClientRequest:
+    """What the client sent: the typed request, its raw JSON (for APIs that pass it through) and the
+    Anthropic headers that may be relayed."""
 
-    has_content: bool
+    typed: MessagesRequest
+    raw: bytes
+    # The client's `anthropic-beta` header, as sent ("" when absent).
+    betas: str = ""
+    _json: dict[str, Any] | None = field(default=None, repr=False)
+
+    def json(self) -> dict[str, Any]:
+        """The raw body as a dict, parsed once for every target that passes it through (read-only:
+        preparing a body copies what it changes)."""
+        if self._json is None:
+            self._json = client_json_object(self.raw)
+        return self._json
+
+
+def client_json_object(raw: bytes) -> dict[str, Any]:
+    """A client body that decoded already, as a dict: orjson refuses only its depth (a 400)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise too_deeply_nested() from None
+    if not isinstance(value, dict):
+        raise TypeError("the client body was decoded as an object before")
+    return value
+
+
+def as_utf8(raw: bytes) -> bytes | None:
+    """An answer body that is not UTF-8 (a character cut by the provider) with replacement characters,
+    as a stream's bytes get them; None when it is UTF-8 already (its failure to decode is another)."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode(errors="replace").encode()
+    return None
+
+
+class Prepared(Protocol):
+    """What is sent to one target."""
+
+    # The request body, as sent.
+    body: bytes
+    # Headers of this request only (e.g. the relayed `anthropic-beta`), after the provider's own.
+    headers: Headers
+    # Lines for the request log (what was left out or changed on the way).
+    notes: tuple[str, ...]
+    # The model the client asked for: the answer names it.
+    requested: str
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs a microsecond to build, on every request
+class Reply:
+    """A non-streaming answer, translated: the response body for the client and what the record needs."""
+
+    body: bytes
     usage: Usage
-    stop_reason: StopReason | None
-    error_type: ErrorType | None
+    stop_reason: str | None
 
 
-class StreamPipeline(Protocol):
-    """Upstream SSE bytes in, Anthropic events out (`EventPipeline`, `ResponsesPipeline`)."""
+class StreamRelay(Protocol):
+    """One streamed answer: upstream bytes in, the client's SSE bytes out, with no I/O.
 
-    @property
-    def translator(self) -> StreamState: ...
+    `begin` gives what is sent before anything arrives (a translator's `message_start`; b"" when the
+    upstream's own is relayed); `relay` the bytes one upstream read completes (b"": the upstream closed);
+    `abort` the final `error` event for a failure. After `message_stop` or an error, `done` is true.
+    """
 
     @property
     def done(self) -> bool: ...
 
-    def start(self) -> list[StreamEvent]: ...
+    @property
+    def has_content(self) -> bool: ...
 
-    def feed(self, raw: bytes) -> list[StreamEvent]: ...
+    @property
+    def usage(self) -> Usage: ...
 
-    def fail(self, error: ProxyError) -> list[StreamEvent]: ...
+    @property
+    def stop_reason(self) -> str | None: ...
 
+    @property
+    def error_type(self) -> ErrorType | None: ...
 
-def translate(request: MessagesRequest, target: Route) -> Prepared:
-    if target.provider.api == "responses":
-        return to_responses(request, target)
-    return to_openai(request, target)
+    def begin(self) -> bytes: ...
 
+    def relay(self, raw: bytes) -> bytes: ...
 
-def to_message(answer: Answer, requested_model: str, prepared: Prepared, estimated_input: int = 0) -> Message:
-    if isinstance(prepared, ResponsesTranslation):
-        assert isinstance(answer, Response)
-        return responses_response.to_anthropic(answer, requested_model, prepared, estimated_input)
-    assert isinstance(answer, ChatCompletion)
-    return to_anthropic(answer, requested_model, prepared, estimated_input)
+    def abort(self, error: ProxyError) -> bytes: ...
 
 
-def stream_pipeline_for(
-    prepared: Prepared, requested_model: str, input_tokens: int, secrets: tuple[str, ...], label: str
-) -> StreamPipeline:
-    if isinstance(prepared, ResponsesTranslation):
-        return ResponsesPipeline(ResponsesStreamTranslator(requested_model, prepared, input_tokens), secrets, label)
-    return EventPipeline(StreamTranslator(requested_model, prepared, input_tokens), secrets, label)
+P = TypeVar("P", bound=Prepared)
 
 
-def error_at_start(api: UpstreamApi, raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError | None:
-    """The failure a stream's first read reports before any answer, read as that API streams."""
-    if api == "responses":
-        return responses_stream.error_at_start(raw, secrets)
-    return stream_pipeline.error_at_start(raw, secrets)
+class UpstreamApi(Protocol[P]):
+    """One upstream API (the module docstring says what each method is for); `P` is what its
+    `prepare` makes, handed back to its `decode` and `relay`."""
+
+    def url(self, provider: Provider, model: str) -> str: ...
+
+    def headers(self, provider: Provider) -> dict[str, str]: ...
+
+    def prepare(self, request: ClientRequest, route: Route) -> P: ...
+
+    def decode(self, raw: bytes, prepared: P, secrets: tuple[str, ...]) -> Reply: ...
+
+    def relay(self, prepared: P, secrets: tuple[str, ...], label: str) -> StreamRelay: ...
+
+    def failure_at_start(self, raw: bytes, secrets: tuple[str, ...]) -> UpstreamError | None: ...
+
+    def error(
+        self, status: int, raw: bytes, headers: dict[str, str], secrets: tuple[str, ...], sent: int
+    ) -> UpstreamError: ...

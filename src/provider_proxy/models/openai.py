@@ -3,7 +3,10 @@
 Providers differ in the details, so these types accept every variant seen in the field: `content`
 null or missing, reasoning under `reasoning_content` (DeepSeek, vLLM, llama.cpp) or `reasoning`
 (OpenRouter, Ollama), tool-call `arguments` as a JSON string or an already-parsed object, usage with
-cached tokens under `prompt_tokens_details` or DeepSeek's `prompt_cache_hit_tokens`.
+cached tokens under `prompt_tokens_details` (OpenAI, OpenRouter, which adds `cache_write_tokens`),
+DeepSeek's `prompt_cache_hit_tokens`, Moonshot's top-level `cached_tokens`, or Anthropic's names
+(`cache_read_input_tokens`, `cache_creation_input_tokens`: LiteLLM and other gateways in front of Claude).
+In every variant `prompt_tokens` counts the cached and the written tokens too.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class ToolCall(msgspec.Struct, kw_only=True):
 
 class PromptTokensDetails(msgspec.Struct, kw_only=True):
     cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 class CompletionTokensDetails(msgspec.Struct, kw_only=True):
@@ -41,12 +45,26 @@ class Usage(msgspec.Struct, kw_only=True):
     prompt_tokens_details: PromptTokensDetails | None = None
     completion_tokens_details: CompletionTokensDetails | None = None
     prompt_cache_hit_tokens: int | None = None
+    # Moonshot's name; Anthropic's names as gateways pass them on.
+    cached_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
     @property
-    def cached_tokens(self) -> int:
-        if self.prompt_tokens_details and self.prompt_tokens_details.cached_tokens:
-            return self.prompt_tokens_details.cached_tokens
-        return self.prompt_cache_hit_tokens or 0
+    def cache_read(self) -> int:
+        """Prompt tokens read from the provider's cache."""
+        details = self.prompt_tokens_details
+        if details is not None and details.cached_tokens:
+            return details.cached_tokens
+        return self.prompt_cache_hit_tokens or self.cached_tokens or self.cache_read_input_tokens or 0
+
+    @property
+    def cache_write(self) -> int:
+        """Prompt tokens written to the provider's cache."""
+        details = self.prompt_tokens_details
+        if details is not None and details.cache_write_tokens:
+            return details.cache_write_tokens
+        return self.cache_creation_input_tokens or 0
 
 
 class AssistantMessage(msgspec.Struct, kw_only=True):

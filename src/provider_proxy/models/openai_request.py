@@ -13,6 +13,8 @@ from typing import Any, Literal, NotRequired, TypedDict
 class TextPart(TypedDict):
     type: Literal["text"]
     text: str
+    # A prompt-caching breakpoint, kept for providers that honour it (`ProviderProfile.cache_control`).
+    cache_control: NotRequired[dict[str, Any]]
 
 
 class ImageURL(TypedDict):
@@ -23,6 +25,7 @@ class ImageURL(TypedDict):
 class ImagePart(TypedDict):
     type: Literal["image_url"]
     image_url: ImageURL
+    cache_control: NotRequired[dict[str, Any]]
 
 
 class FileData(TypedDict):
@@ -53,7 +56,8 @@ class ToolCall(TypedDict):
 
 class SystemMessage(TypedDict):
     role: Literal["system"]
-    content: str
+    # Text parts only where a part carries a cache breakpoint.
+    content: str | list[TextPart]
 
 
 class UserMessage(TypedDict):
@@ -76,8 +80,9 @@ class AssistantMessage(TypedDict):
 class ToolMessage(TypedDict):
     role: Literal["tool"]
     tool_call_id: str
-    # Parts only where the provider takes no user message after tool messages (Mistral, whose tool
-    # messages take content chunks): the user's images then join the tool message.
+    # Parts where the provider takes no user message after tool messages (Mistral, whose tool messages
+    # take content chunks: the user's images then join the tool message), or one text part where the
+    # result carries a cache breakpoint.
     content: str | list[ContentPart]
 
 

@@ -39,6 +39,13 @@ CATALOG_PROVIDER: Final[dict[str, str]] = {
     "mistral": "mistral",
     "xai": "xai",
     "together": "togetherai",
+    # Anthropic-API endpoints serve the same models as the provider's other API.
+    "anthropic": "anthropic",
+    "deepseek-anthropic": "deepseek",
+    "moonshot-anthropic": "moonshotai",
+    "zai-anthropic": "zai",
+    "minimax-anthropic": "minimax",
+    "openrouter-anthropic": "openrouter",
 }
 # The model makers' catalogues, preferred when the route's provider has none of its own.
 _MAKERS: Final = ("openai", "anthropic", "google", "deepseek", "mistral", "xai", "moonshotai", "zai", "alibaba")

@@ -1,10 +1,15 @@
-"""Provider profiles: what each family of OpenAI-compatible APIs accepts and how it differs.
+"""Provider profiles: which upstream API each provider family speaks, what it accepts and how it differs.
 
 A profile is data. The translator reads its flags; nothing else in the code asks which provider it
 is talking to. A provider that is plain OpenAI-compatible needs no profile of its own: `generic`
 serves it, and a config file can pick any profile by name with `kind = "..."` and override any
 single flag (`[providers.x.profile] stream_usage = false`). What differs per model rather than per
 provider (output limits, reasoning support) is in `providers.model_facts`.
+
+`api` names the upstream API the provider speaks: "chat" (OpenAI Chat Completions, most profiles),
+"responses" (OpenAI's Responses API: a provider entry's `api = "responses"` sets it on its profile) or
+"anthropic" (the Anthropic Messages API, passed through: the `*-anthropic` profiles). The object that
+speaks each API is chosen from it in `conversion.apis`; flags that concern another API are ignored.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ from urllib.parse import urlsplit
 from provider_proxy.providers.model_facts import ModelFacts
 
 ReasoningStyle = Literal["none", "effort", "openrouter"]
+# The upstream APIs the proxy speaks (`conversion.apis` maps each to its translator).
+UpstreamApiName = Literal["chat", "responses", "anthropic"]
 OPENAI_MAX_STOP_SEQUENCES = 4
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderProfile:
     kind: str
-    # "bearer": Authorization: Bearer KEY; "api-key": Azure's api-key header.
-    auth_header: Literal["bearer", "api-key"] = "bearer"
+    api: UpstreamApiName = "chat"
+    # "bearer": Authorization: Bearer KEY; "api-key": Azure's api-key header; "x-api-key": Anthropic's.
+    auth_header: Literal["bearer", "api-key", "x-api-key"] = "bearer"
     # Sends stream_options.include_usage on streaming requests.
     stream_usage: bool = True
     # How reasoning is asked for: OpenAI's `reasoning_effort`, OpenRouter's `reasoning` object, or not at all.
@@ -73,6 +81,16 @@ class ProviderProfile:
     # Models that take one `reasoning_effort` value only, whatever the effort asked for: (pattern on
     # the model name, the value). Groq's Qwen 3 takes "none" or "default", not low/medium/high.
     fixed_efforts: tuple[tuple[str, str], ...] = ()
+    # Keeps the client's `cache_control` breakpoints on the content parts sent (OpenRouter passes them
+    # to Anthropic and Gemini models); elsewhere they are dropped.
+    cache_control: bool = False
+    # Anthropic-native providers (api = "anthropic"):
+    # the `anthropic-beta` values relayed (shell patterns; None: every one the client sends);
+    betas: tuple[str, ...] | None = None
+    # top-level request fields the provider rejects, removed before the request is sent;
+    drop_fields: tuple[str, ...] = ()
+    # the provider has `/v1/messages/count_tokens` (otherwise the proxy counts locally).
+    count_tokens: bool = False
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def accepts_reasoning(self, facts: ModelFacts) -> bool:
@@ -106,14 +124,20 @@ class ProviderProfile:
 
 
 # Flags a provider in the config file may override one by one (`[providers.x.profile]`).
+# The API is not a flag: `kind` picks an Anthropic-API profile, a provider's `api` one of OpenAI's.
 OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {
     "kind",
+    "api",
     "extra_headers",
     "fixed_efforts",
 }
 
 _OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
 _LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True, text_tool_calls=True)
+# Anthropic's own API takes everything Claude Code sends. The compatible endpoints of other providers
+# answer in Anthropic's shape but ignore or refuse Anthropic's betas: none is relayed to them.
+_ANTHROPIC = ProviderProfile(kind="anthropic", api="anthropic", auth_header="x-api-key", count_tokens=True)
+_COMPATIBLE = replace(_ANTHROPIC, count_tokens=False, betas=(), drop_fields=("container", "mcp_servers"))
 
 PROFILES: dict[str, ProviderProfile] = {
     "generic": ProviderProfile(kind="generic", openai_rules_by_model_name=True),
@@ -128,6 +152,7 @@ PROFILES: dict[str, ProviderProfile] = {
         document_urls=True,
         # OpenRouter's request schema: "Stop sequences (up to 4)".
         max_stop_sequences=4,
+        cache_control=True,
     ),
     "deepseek": ProviderProfile(
         kind="deepseek",
@@ -171,6 +196,14 @@ PROFILES: dict[str, ProviderProfile] = {
     "vllm": replace(_LOCAL, kind="vllm", supports_top_k=True),
     "llamacpp": replace(_LOCAL, kind="llamacpp", supports_top_k=True),
     "lmstudio": replace(_LOCAL, kind="lmstudio", supports_top_k=True),
+    # Anthropic Messages API upstreams: the request passes through (`conversion.anthropic_api`).
+    "anthropic": _ANTHROPIC,
+    "deepseek-anthropic": replace(_COMPATIBLE, kind="deepseek-anthropic"),
+    "moonshot-anthropic": replace(_COMPATIBLE, kind="moonshot-anthropic", auth_header="bearer"),
+    "zai-anthropic": replace(_COMPATIBLE, kind="zai-anthropic", auth_header="bearer"),
+    "minimax-anthropic": replace(_COMPATIBLE, kind="minimax-anthropic", auth_header="bearer"),
+    # OpenRouter hands Claude models' requests to Anthropic: betas pass.
+    "openrouter-anthropic": replace(_COMPATIBLE, kind="openrouter-anthropic", auth_header="bearer", betas=None),
 }
 
 # Host suffix (or port, for local servers) -> profile name, used when the config names none.
@@ -188,15 +221,45 @@ _HOSTS: tuple[tuple[str, str], ...] = (
     ("api.together.ai", "together"),
 )
 _LOCAL_PORTS: dict[int, str] = {11434: "ollama", 1234: "lmstudio"}
+# Host suffix -> the profile of that provider's Anthropic-compatible endpoint.
+_ANTHROPIC_HOSTS: tuple[tuple[str, str], ...] = (
+    ("api.anthropic.com", "anthropic"),
+    ("api.deepseek.com", "deepseek-anthropic"),
+    ("api.moonshot.ai", "moonshot-anthropic"),
+    ("api.moonshot.cn", "moonshot-anthropic"),
+    ("api.kimi.com", "moonshot-anthropic"),
+    ("api.z.ai", "zai-anthropic"),
+    ("open.bigmodel.cn", "zai-anthropic"),
+    ("api.minimax.io", "minimax-anthropic"),
+    ("api.minimaxi.com", "minimax-anthropic"),
+    ("openrouter.ai", "openrouter-anthropic"),
+)
+
+
+def _by_host(host: str, table: tuple[tuple[str, str], ...]) -> str | None:
+    for suffix, kind in table:
+        if host == suffix or host.endswith("." + suffix):
+            return kind
+    return None
 
 
 def detect_profile(base_url: str) -> str:
-    """Guess the profile from the base URL; `generic` when nothing matches."""
+    """Guess the profile from the base URL; `generic` when nothing matches. An address of Anthropic's
+    API or with an `/anthropic` path segment (DeepSeek's, Moonshot's, Z.ai's) speaks Anthropic's API."""
     parts = urlsplit(base_url)
     host = (parts.hostname or "").lower()
-    for suffix, kind in _HOSTS:
-        if host == suffix or host.endswith("." + suffix):
-            return kind
+    if host == "api.anthropic.com" or "anthropic" in parts.path.lower().split("/"):
+        return anthropic_profile(base_url)
+    kind = _by_host(host, _HOSTS)
+    if kind is not None:
+        return kind
     if parts.port in _LOCAL_PORTS:
         return _LOCAL_PORTS[parts.port]
     return "generic"
+
+
+def anthropic_profile(base_url: str) -> str:
+    """The Anthropic-API profile for `kind = "anthropic"` at this address: the provider's own when the
+    host is known, else Anthropic's (any compatible endpoint that takes what Anthropic takes)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return _by_host(host, _ANTHROPIC_HOSTS) or "anthropic"

@@ -17,9 +17,10 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Generic, TypeVar
 
-from provider_proxy.config.provider import Provider, Route
+from provider_proxy.config.provider import Route
 from provider_proxy.config.settings import Settings
-from provider_proxy.conversion.upstream_api import Answer, error_at_start
+from provider_proxy.conversion.apis import upstream_api
+from provider_proxy.conversion.upstream_api import Prepared, Reply
 from provider_proxy.errors import PromptTooLong, TargetUnfit, UpstreamError
 from provider_proxy.services.breaker import CircuitBreakers
 from provider_proxy.services.upstream import Outcome, UpstreamClient, UpstreamStream
@@ -31,19 +32,18 @@ logger = logging.getLogger(__name__)
 # hold back message_start from a client whose upstream is merely slow to start (no content is ever
 # held back: what arrives is passed on as soon as the stream is committed).
 _FIRST_READ: Final = 0.25
-P = TypeVar("P")
+P = TypeVar("P", bound=Prepared)
 A = TypeVar("A")
 
 
 class Answered(Generic[P, A]):
-    """The target that answered, what was prepared for it (and the body sent), and its answer."""
+    """The target that answered, what was prepared for it (the body sent included), and its answer."""
 
-    __slots__ = ("answer", "body", "prepared", "target")
+    __slots__ = ("answer", "prepared", "target")
 
-    def __init__(self, target: Route, prepared: P, body: bytes, answer: A) -> None:
+    def __init__(self, target: Route, prepared: P, answer: A) -> None:
         self.target = target
         self.prepared = prepared
-        self.body = body
         self.answer = answer
 
 
@@ -54,27 +54,31 @@ class Dispatcher:
         self.breakers = CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown)
 
     def complete(
-        self, route: Route, prepare: Callable[[Route], tuple[P, bytes]], outcome: Outcome
-    ) -> Coroutine[Any, Any, Answered[P, Answer]]:
-        """A non-streaming completion from the first target that gives one. (Plain methods handing back
+        self, route: Route, prepare: Callable[[Route], P], outcome: Outcome
+    ) -> Coroutine[Any, Any, Answered[P, Reply]]:
+        """A non-streaming answer from the first target that gives one, decoded by the target's upstream
+        API (an answer that is a failure moves on to the next target). (Plain methods handing back
         `_first`'s coroutine: one coroutine frame less to resume on every event of every request.)"""
-        return self._first(route, prepare, self.upstream.complete, outcome)
+        return self._first(route, prepare, self._complete, outcome)
 
     def open_stream(
-        self, route: Route, prepare: Callable[[Route], tuple[P, bytes]], outcome: Outcome
+        self, route: Route, prepare: Callable[[Route], P], outcome: Outcome
     ) -> Coroutine[Any, Any, Answered[P, UpstreamStream]]:
         """A stream whose status was 200, from the first target that opens one."""
         return self._first(route, prepare, self._open_checked, outcome)
 
-    async def _open_checked(
-        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float
-    ) -> UpstreamStream:
-        stream = await self.upstream.open_stream(provider, model, body, outcome, deadline)
+    async def _complete(self, target: Route, prepared: P, outcome: Outcome, deadline: float) -> Reply:
+        raw = await self.upstream.complete(target, prepared, outcome, deadline)
+        return upstream_api(target.provider).decode(raw, prepared, self.upstream.secrets)
+
+    async def _open_checked(self, target: Route, prepared: P, outcome: Outcome, deadline: float) -> UpstreamStream:
+        stream = await self.upstream.open_stream(target, prepared, outcome, deadline)
         # Nothing has reached the client yet: a stream that fails at once can still fall back.
         wait = min(_FIRST_READ, deadline - asyncio.get_running_loop().time())
         try:
             first = await stream.peek(wait)
-            failure = None if first is None else error_at_start(provider.api, first, self.upstream.secrets)
+            api = upstream_api(target.provider)
+            failure = None if first is None else api.failure_at_start(first, self.upstream.secrets)
         except UpstreamError as error:
             failure = error
         except BaseException:
@@ -88,8 +92,8 @@ class Dispatcher:
     async def _first(
         self,
         route: Route,
-        prepare: Callable[[Route], tuple[P, bytes]],
-        call: Callable[[Provider, str, bytes, Outcome, float], Awaitable[A]],
+        prepare: Callable[[Route], P],
+        call: Callable[[Route, P, Outcome, float], Awaitable[A]],
         outcome: Outcome,
     ) -> Answered[P, A]:
         deadline = asyncio.get_running_loop().time() + self._total
@@ -102,8 +106,8 @@ class Dispatcher:
             try:
                 # Translated for each target in turn: a fallback may be another provider with other rules,
                 # and a larger window (a prompt too long for one target is checked before calling it).
-                prepared, body = prepare(target)
-                answer = await call(target.provider, target.model, body, outcome, deadline)
+                prepared = prepare(target)
+                answer = await call(target, prepared, outcome, deadline)
             except TargetUnfit as error:
                 outcome.attempts.append((target.label, _result(error)))
                 unfit.append(error)
@@ -122,7 +126,7 @@ class Dispatcher:
             if outcome.attempts:
                 outcome.attempts.append((target.label, "answered"))
                 logger.info("fallback: %s", outcome.summary())
-            return Answered(target, prepared, body, answer)
+            return Answered(target, prepared, answer)
         assert failure is not None
         if unfit and len(unfit) == len(outcome.attempts):
             # No target could take it. Too long for all: the numbers of the largest window, word for

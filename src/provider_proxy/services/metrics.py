@@ -44,6 +44,7 @@ class _Series:
     input_tokens: Counter
     output_tokens: Counter
     cache_read_tokens: Counter
+    cache_creation_tokens: Counter
 
 
 class ProxyMetrics:
@@ -72,7 +73,7 @@ class ProxyMetrics:
         )
         self.tokens = Counter(
             "proxy_tokens",
-            "Tokens by direction (input, output, cache_read).",
+            "Tokens by direction (input, output, cache_read, cache_creation).",
             ("direction", "provider", "model"),
             registry=registry,
         )
@@ -124,6 +125,8 @@ class ProxyMetrics:
             series.output_tokens.inc(record.output_tokens)
         if record.cache_read_tokens:
             series.cache_read_tokens.inc(record.cache_read_tokens)
+        if record.cache_creation_tokens:
+            series.cache_creation_tokens.inc(record.cache_creation_tokens)
 
     def _series(self, record: RequestRecord) -> _Series:
         """The labelled children for this record, looked up once per label combination."""
@@ -139,6 +142,7 @@ class ProxyMetrics:
                 input_tokens=self.tokens.labels("input", provider, model),
                 output_tokens=self.tokens.labels("output", provider, model),
                 cache_read_tokens=self.tokens.labels("cache_read", provider, model),
+                cache_creation_tokens=self.tokens.labels("cache_creation", provider, model),
             )
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()

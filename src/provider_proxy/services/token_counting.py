@@ -85,12 +85,6 @@ class TokenCounter:
         return count_body(body, tokenizer.count if tokenizer else estimate_tokens)
 
 
-def estimate_input_tokens(body: bytes) -> int:
-    """A quick figure for a stream's `message_start`, from the size of the upstream body (about four
-    bytes a token); the provider's own count follows in `message_delta`."""
-    return len(body) // 4
-
-
 def upstream_body(request: CountTokensRequest, route: Route) -> ChatRequest:
     """The chat request the upstream would receive for this body."""
     as_messages = MessagesRequest(

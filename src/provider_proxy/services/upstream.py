@@ -4,7 +4,9 @@ Transport failures (`services.http1`'s exceptions and timeouts) become `Upstream
 nowhere else: opening a call, reading a stream (`UpstreamStream`) and probing a provider for
 `check`. Nothing above this module sees the HTTP client's own types. Requests are retried only before
 the first byte of an answer: connection failures, 429 and 502/503/504, with backoff that honours
-`retry-after` (up to a cap; a longer wait is passed to the client to decide).
+`retry-after` (up to a cap; a longer wait is passed to the client to decide). Where a call goes, its
+headers and what an error status means come from the provider's upstream API
+(`conversion.upstream_api`); the body is the caller's, prepared by that API, and so is the answer.
 """
 
 from __future__ import annotations
@@ -12,24 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
-
-from provider_proxy.config.provider import Provider
+from provider_proxy.config.provider import Provider, Route
 from provider_proxy.config.settings import Settings
-from provider_proxy.conversion.responses_response import decode_response
-from provider_proxy.conversion.upstream_api import Answer
-from provider_proxy.errors import (
-    UnsafeModelName,
-    UpstreamError,
-    context_length_error,
-    error_detail,
-    from_upstream_status,
-)
-from provider_proxy.models.openai import ChatCompletion
+from provider_proxy.conversion.apis import upstream_api
+from provider_proxy.conversion.upstream_api import Headers, Prepared
+from provider_proxy.errors import UpstreamError, error_detail
 from provider_proxy.services.http1 import (
     ConnectError,
     HttpClient,
@@ -49,14 +41,8 @@ from provider_proxy.utils.logging import redact
 logger = logging.getLogger(__name__)
 
 _MAX_RETRY_AFTER: Final = 10.0
-_USER_AGENT: Final = "claude-code-provider-proxy"
 _MAX_TARGETS: Final = 256
 _PROBE_TIMEOUT: Final = 15.0
-# The most of a redirect's Location an error message shows.
-_LOCATION_SHOWN: Final = 300
-_completion_decoder = msgspec.json.Decoder(ChatCompletion)
-# One URL path segment of RFC 3986's unreserved characters: nothing a server decodes or splits on.
-_PATH_SEGMENT: Final = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 @dataclass(slots=True)
@@ -69,34 +55,6 @@ class Outcome:
 
     def summary(self) -> str:
         return "; ".join(f"{target}: {result}" for target, result in self.attempts)
-
-
-def chat_url(provider: Provider, model: str) -> str:
-    """The completions URL (or the Responses API's, for a provider that speaks it); for Azure's chat
-    completions the model (the deployment) is a path segment, so a name that is not exactly one safe
-    segment is refused (`UnsafeModelName`) rather than sent."""
-    if provider.api == "responses":
-        return provider.responses_url
-    if provider.api_version is None:
-        return provider.chat_url
-    base = provider.base_url
-    if "/deployments/" not in base:
-        if not _PATH_SEGMENT.fullmatch(model) or model in (".", ".."):
-            raise UnsafeModelName(model)
-        base = f"{base}/openai/deployments/{model}"
-    return f"{base}/chat/completions?api-version={provider.api_version}"
-
-
-def request_headers(provider: Provider) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "User-Agent": _USER_AGENT}
-    if provider.api_key:
-        if provider.profile.auth_header == "api-key":
-            headers["api-key"] = provider.api_key
-        else:
-            headers["Authorization"] = f"Bearer {provider.api_key}"
-    headers.update(provider.profile.extra_headers)
-    headers.update(provider.headers)
-    return headers
 
 
 def _retry_delay(attempt: int, retry_after: str | None) -> float | None:
@@ -148,16 +106,18 @@ class UpstreamClient:
         # One pool of connections per provider: each has its own timeouts, proxy and concurrency cap.
         self._clients: dict[str, HttpClient] = {}
         self._started = False
-        # Prepared once per (provider, model): the request line and headers are the same every call.
-        # Pass-through model names come from clients, so the table is bounded.
-        self._targets: BoundedCache[tuple[str, str], Target] = BoundedCache(_MAX_TARGETS)
+        # Prepared once per (provider, model, request headers): the request line and headers are the same
+        # every call. Pass-through model names come from clients, so the table is bounded.
+        self._targets: BoundedCache[tuple[str, str, Headers], Target] = BoundedCache(_MAX_TARGETS)
 
-    def _target(self, provider: Provider, model: str) -> Target:
-        key = (provider.name, model)
+    def _target(self, provider: Provider, model: str, extra: Headers) -> Target:
+        key = (provider.name, model, extra)
         target = self._targets.get(key)
         if target is None:
             # Base URLs and headers were checked when the configuration was loaded.
-            target = prepare("POST", chat_url(provider, model), request_headers(provider).items())
+            api = upstream_api(provider)
+            headers = [*api.headers(provider).items(), *extra]
+            target = prepare("POST", api.url(provider, model), headers)
             self._targets.put(key, target)
         return target
 
@@ -190,36 +150,30 @@ class UpstreamClient:
             )
         return client
 
-    async def complete(self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float) -> Answer:
-        """A non-streaming completion (or Responses API response), by the loop time `deadline`."""
-        response = await self._send(provider, model, body, outcome, deadline, whole=True)
-        raw = await response.read()
-        if provider.api == "responses":
-            return decode_response(raw, self.secrets)
-        try:
-            completion = _decode_completion(raw)
-        except msgspec.DecodeError:
-            snippet = redact(raw[:200].decode("utf-8", "replace"), self.secrets)
-            raise UpstreamError(
-                "api_error",
-                f"Upstream provider answered HTTP 200 with a body that is not a chat completion: {snippet!r}",
-                status=502,
-                retryable=True,
-            ) from None
-        if completion.error is not None or not completion.choices:
-            raise _error_in_answer(completion, self.secrets)
-        return completion
+    async def complete(self, route: Route, prepared: Prepared, outcome: Outcome, deadline: float) -> bytes:
+        """The body of a non-streaming answer with status 200, by the loop time `deadline` (the route's
+        upstream API decodes it)."""
+        target = self._target(route.provider, route.model, prepared.headers)
+        response = await self._send(route.provider, target, prepared.body, outcome, deadline, whole=True)
+        return await response.read()
 
-    async def open_stream(
-        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float
-    ) -> UpstreamStream:
-        """A streaming completion whose status was 200 by the loop time `deadline`; the caller reads and
+    async def open_stream(self, route: Route, prepared: Prepared, outcome: Outcome, deadline: float) -> UpstreamStream:
+        """A streaming answer whose status was 200 by the loop time `deadline`; the caller reads and
         closes it."""
-        return UpstreamStream(await self._send(provider, model, body, outcome, deadline, whole=False))
+        target = self._target(route.provider, route.model, prepared.headers)
+        return UpstreamStream(await self._send(route.provider, target, prepared.body, outcome, deadline, whole=False))
+
+    async def post(self, provider: Provider, url: str, headers: Headers, body: bytes, timeout: float) -> bytes:
+        """One call to another endpoint of the provider (e.g. count_tokens), without retries: the body of
+        its 200 answer, or the error it answered (as `UpstreamError`)."""
+        target = prepare("POST", url, [*upstream_api(provider).headers(provider).items(), *headers])
+        deadline = asyncio.get_running_loop().time() + timeout
+        response = await self._send(provider, target, body, Outcome(), deadline, whole=True, retries=0)
+        return await response.read()
 
     async def probe(self, provider: Provider, timeout: float = _PROBE_TIMEOUT) -> tuple[int, str]:
         """`GET /models` with the provider's key, for `check --probe`: (status, the provider's message)."""
-        target = prepare("GET", provider.models_url, request_headers(provider).items())
+        target = prepare("GET", provider.models_url, upstream_api(provider).headers(provider).items())
         deadline = asyncio.get_running_loop().time() + timeout
         try:
             response = await self.http(provider).request(target, b"", deadline=deadline)
@@ -229,11 +183,19 @@ class UpstreamClient:
         return response.status, redact(error_detail(raw), self.secrets)
 
     async def _send(
-        self, provider: Provider, model: str, body: bytes, outcome: Outcome, deadline: float, *, whole: bool
+        self,
+        provider: Provider,
+        target: Target,
+        body: bytes,
+        outcome: Outcome,
+        deadline: float,
+        *,
+        whole: bool,
+        retries: int | None = None,
     ) -> Response:
         """An answer with status 200 by the loop time `deadline`, after retries of retryable failures."""
-        target = self._target(provider, model)
         http = self.http(provider)
+        max_retries = self._settings.max_retries if retries is None else retries
         loop = asyncio.get_running_loop()
         if provider.total_timeout is not None:
             deadline = min(deadline, loop.time() + provider.total_timeout)
@@ -251,17 +213,11 @@ class UpstreamClient:
                     return response
                 raw = await self._read_error(response)
                 headers = response.headers
-                retry_after = headers.get("retry-after")
-                detail = redact(error_detail(raw), self.secrets)
-                location = headers.get("location")
-                if location is not None:
-                    location = redact(location, self.secrets)[:_LOCATION_SHOWN]  # redacted whole, then cut
-                error = from_upstream_status(response.status, detail, retry_after, location)
-                error = context_length_error(raw.decode("utf-8", "replace"), len(body) // 4) or error
+                error = upstream_api(provider).error(response.status, raw, headers, self.secrets, len(body))
                 if not error.retryable:
                     raise error
-                delay = _retry_delay(attempt, retry_after)
-            if attempt >= self._settings.max_retries or delay is None or loop.time() + delay >= deadline:
+                delay = _retry_delay(attempt, headers.get("retry-after"))
+            if attempt >= max_retries or delay is None or loop.time() + delay >= deadline:
                 raise error
             attempt += 1
             outcome.retries += 1
@@ -316,34 +272,3 @@ class UpstreamClient:
             status=502,
             retryable=True,
         )
-
-
-def _decode_completion(raw: bytes) -> ChatCompletion:
-    """The answer as a completion; bytes that are not UTF-8 (a character cut by the provider) become
-    replacement characters, as they do in a stream, rather than failing the whole answer."""
-    try:
-        return _completion_decoder.decode(raw)
-    except msgspec.DecodeError:
-        try:
-            raw.decode()
-        except UnicodeDecodeError:
-            return _completion_decoder.decode(raw.decode(errors="replace").encode())
-        raise
-
-
-def _error_in_answer(completion: ChatCompletion, secrets: tuple[str, ...]) -> UpstreamError:
-    """A 200 whose body is an error object (OpenRouter does this) or has no choices."""
-    error = completion.error
-    if error is None:
-        return UpstreamError(
-            "api_error", "Upstream provider returned no completion: no choices in the response", status=502
-        )
-    detail = redact(error.message or error.type or "unknown error", secrets)
-    code = error.code if isinstance(error.code, int) else None
-    failure = from_upstream_status(code or 502, detail)
-    return UpstreamError(
-        failure.error_type,
-        f"Upstream provider returned no completion: {detail}",
-        status=502,
-        retryable=failure.retryable or code is None,
-    )

@@ -41,6 +41,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ("ALTER TABLE usage_records ADD COLUMN attempts TEXT",),
     # 3: Claude Code's session id, for usage per session.
     ("ALTER TABLE usage_records ADD COLUMN session_id TEXT",),
+    # 4: tokens written to the provider's prompt cache.
+    ("ALTER TABLE usage_records ADD COLUMN cache_creation_tokens INTEGER",),
 )
 
 

@@ -16,6 +16,7 @@ from operator import attrgetter
 from typing import Any, Final
 
 from provider_proxy.config.keys import ClientKey
+from provider_proxy.models.anthropic_output import Usage
 
 _NOT_STORED: Final = {"stored": False}
 
@@ -50,6 +51,8 @@ class RequestRecord:
     attempts: str | None = None
     # Claude Code's session (its X-Claude-Code-Session-Id header), to group a session's requests.
     session_id: str | None = None
+    # Input tokens written to the provider's prompt cache (Anthropic's cache_creation_input_tokens).
+    cache_creation_tokens: int | None = None
     # The request's start on the monotonic clock the latencies are measured on.
     started: float = field(default_factory=time.perf_counter, compare=False, metadata=_NOT_STORED)
     # For the log line: the request's method and path.
@@ -59,6 +62,12 @@ class RequestRecord:
     client_key: ClientKey | None = field(default=None, compare=False, repr=False, metadata=_NOT_STORED)
     # The request holds one of the proxy's slots (`services.admission`) until its response is sent.
     holds_slot: bool = field(default=False, compare=False, metadata=_NOT_STORED)
+
+    def note_usage(self, usage: Usage) -> None:
+        """The tokens of the answer, as the client was told them."""
+        self.input_tokens, self.output_tokens = usage["input_tokens"], usage["output_tokens"]
+        self.cache_read_tokens = usage["cache_read_input_tokens"]
+        self.cache_creation_tokens = usage["cache_creation_input_tokens"]
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
