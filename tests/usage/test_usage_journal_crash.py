@@ -125,7 +125,8 @@ def test_a_killed_proxy_leaves_every_answer_and_an_interrupted_stream_in_the_sto
     upstream.queue(Reply(stream=sse(SLOW, 60.0, LAST)))
     with httpx.Client(timeout=20) as client, client.stream("POST", f"{proxy.url}/v1/messages", json=STREAM) as stream:
         interrupted = stream.headers["request-id"]
-        for chunk in stream.iter_text():
+        chunks = stream.iter_text()  # kept: a generator dropped after `break` would close the connection
+        for chunk in chunks:
             if "slow" in chunk:
                 break
         proxy.kill()  # mid-stream, with ten answers not yet in the store
@@ -147,6 +148,6 @@ def test_a_killed_proxy_leaves_every_answer_and_an_interrupted_stream_in_the_sto
     proxy.start()
     wait_for(lambda: not list(journal.glob("*.jsonl")), "the journal was not shipped again", proxy)
     assert sorted(row[0] for row in store.rows()) == sorted([*answered, interrupted])
-    assert "16 record(s) written, 1 of them interrupted streams" in proxy.output()
+    assert "11 record(s) written, 1 of them interrupted streams" in proxy.output()
     assert "0 record(s) written, 0 of them interrupted streams" in proxy.output()
     assert proxy.stop() == 0

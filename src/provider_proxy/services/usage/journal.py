@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
@@ -95,6 +95,10 @@ class Journal:
         self._to_close: list[int] = []  # fds of rotated segments, closed by the next sync
         self._dir_dirty = False
         self._last_sync = time.monotonic()
+
+    @property
+    def is_open(self) -> bool:
+        return self._lock_fd is not None
 
     @property
     def lock_path(self) -> Path:
@@ -360,9 +364,42 @@ def _entry(columns: Sequence[str], line: bytes) -> tuple[Kind, RequestRecord] | 
     return kind, record
 
 
-def segment_ages(directory: Path) -> Iterable[tuple[Path, float]]:
-    """Every segment file under `directory` with its age in seconds (by its last write)."""
+@dataclass(frozen=True, slots=True)
+class SegmentState:
+    """A segment as `provider-proxy check` sees it from outside."""
+
+    path: Path
+    age: float  # seconds since its last write
+    entries: int
+    owner_alive: bool  # its process holds the journal's lock
+
+
+def inspect(directory: Path) -> list[SegmentState]:
+    """Every segment under `directory`: how old, how many entries, whether its process is running."""
     now = time.time()
+    alive: dict[str, bool] = {}
+    found = []
     for path in sorted(directory.glob(_SEGMENT_GLOB)):
-        with contextlib.suppress(FileNotFoundError):
-            yield path, now - path.stat().st_mtime
+        journal_id = path.name.split(".", 1)[0]
+        if journal_id not in alive:
+            alive[journal_id] = lock_is_held(directory / f"{journal_id}.lock")
+        with contextlib.suppress(FileNotFoundError):  # shipped meanwhile
+            age = now - path.stat().st_mtime
+            entries = max(path.read_bytes().count(b"\n") - 1, 0)
+            found.append(SegmentState(path, age, entries, alive[journal_id]))
+    return found
+
+
+def lock_is_held(lock_path: Path) -> bool:
+    """Whether a running process holds this journal lock (taken and let go at once when it is free)."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False

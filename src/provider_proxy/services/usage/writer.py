@@ -1,33 +1,31 @@
-"""The background writer: requests put records on a queue; background tasks journal and store them.
+"""The background writer: requests hand over records; the journal and the store get them in batches.
 
-A request never awaits the disk or the database: `put` (a finished request's record) and `started`
-(a stream about to be sent) are a queue put each. The journal task takes whatever has queued up (up to
-`batch_size`), appends it to the local journal (`journal`) in one write, and hands the finished
-records to the shipper, which inserts them into the store in one transaction per batch, so batches
-grow with load. When the store fails (a database restarting, a network blip) the batch is kept and
-retried with backoff (up to `max_backoff` seconds apart) while new records queue behind it; in
+A request never awaits the disk or the database. `put` (a finished request's record) and `started` (a
+stream about to be sent) append to a list; at the end of that turn of the event loop, everything put
+during it is appended to the local journal (`journal`) in one `write` (the page cache: a killed process
+cannot undo it; fsync runs in a thread at most every USAGE_JOURNAL_FSYNC_SECONDS), and the finished
+records go to the shipper task, which inserts them into the store in one transaction per batch, so
+batches grow with load. When the store fails (a database restarting, a network blip) the batch is kept
+and retried with backoff (up to `max_backoff` seconds apart) while new records wait behind it; in
 PostgreSQL rows are unique by request id, so a batch whose commit went through unacknowledged is not
 counted twice. A journal segment is deleted once all its records are committed.
 
-Past `max_queued` records waiting for the store, new records stay in the journal only, and are
-shipped from its files (`replay`) once the store answers again. Without a journal they are dropped
-(counted and logged). The journals of processes that died (this one's predecessor, or any replica
-sharing the directory) are shipped at start and looked for again every `orphan_seconds`.
+Past `max_queued` records waiting for the store, new records stay in the journal only, and are shipped
+from its files (`replay`) once the store has caught up. Without a journal they are dropped (counted and
+logged). The journals of processes that died (this one's predecessor, or any replica sharing the
+directory) are shipped at start and looked for again every `orphan_seconds`.
 
-`close` drains the queue into the journal, then ships for at most `close_timeout` seconds when the
-store is down; what is left stays in the journal for the next start (without one, it is counted as
-lost and logged).
+`close` ships for at most `close_timeout` seconds when the store is down; what is left stays in the
+journal for the next start (without a journal, it is counted as lost and logged).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Final
 
 from provider_proxy.services.usage.journal import FINISHED, STARTED, Journal, Kind, Orphan, Segment
 from provider_proxy.services.usage.record import RequestRecord
@@ -35,20 +33,6 @@ from provider_proxy.services.usage.replay import finished_records, insert_missin
 from provider_proxy.services.usage.store import UsageStore
 
 logger = logging.getLogger(__name__)
-
-_STOP: Final = None
-
-
-class _Started:
-    """Queue item: a stream is about to be sent (journalled, not stored)."""
-
-    __slots__ = ("record",)
-
-    def __init__(self, record: RequestRecord) -> None:
-        self.record = record
-
-
-_Item = RequestRecord | _Started | None
 
 
 class _GaveUp(Exception):
@@ -66,17 +50,23 @@ class UsageWriter:
         max_backoff: float = 5.0,
         close_timeout: float = 10.0,
         orphan_seconds: float = 60.0,
+        flush_interval: float = 0.002,
     ) -> None:
         self.store = store
         self.journal = journal
         self._batch_size = batch_size
         self._max_queued = max_queued
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queued)
+        # Entries put during this turn of the event loop, journalled together at its end.
+        self._batch: list[tuple[Kind, RequestRecord]] = []
+        self._scheduled = False
+        # Journal writes are at least this far apart (loop time): under load each carries many records.
+        self._flush_interval = flush_interval
+        self._last_flush = 0.0
         # Finished records journalled (or not, without a journal) and waiting for the store.
         self._pending: deque[RequestRecord] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
         self._sync: asyncio.Task[None] | None = None
         self._max_backoff = max_backoff
         self._close_timeout = close_timeout
@@ -87,7 +77,7 @@ class UsageWriter:
         self.dropped = 0
         self.lost = 0
         self.left_in_journal = 0
-        self.journal_failed = False
+        self.journal_failed = journal is None
         # The batch taken off the pending records and not yet written.
         self._writing = 0
 
@@ -96,49 +86,59 @@ class UsageWriter:
         if self.journal is not None:
             await asyncio.to_thread(self.journal.open)
             logger.info("usage records are journalled in %s", self.journal.directory)
-        self._tasks = [
-            asyncio.create_task(self._journal_loop(), name="usage-journal"),
-            asyncio.create_task(self._ship_loop(), name="usage-writer"),
-        ]
+        self._task = asyncio.create_task(self._ship_loop(), name="usage-writer")
         logger.info("usage records go to %s", self.store.description)
 
     def put(self, record: RequestRecord) -> None:
-        """Queue one finished record; never blocks. A full queue (a stuck disk) drops the record."""
-        try:
-            self._queue.put_nowait(record)
-        except asyncio.QueueFull:
+        """One finished request's record; never blocks. Without a journal, a full backlog (a stalled
+        database) drops the record."""
+        if self.journal_failed and len(self._batch) + len(self._pending) + self._writing >= self._max_queued:
             self._drop(1)
+            return
+        self._add((FINISHED, record))
 
     def started(self, record: RequestRecord) -> None:
         """A stream is about to be sent: journal its start, so that a crash leaves an "interrupted" record."""
-        if self.journal is not None:
-            # A full queue: its finished record, if it comes, still counts.
-            with contextlib.suppress(asyncio.QueueFull):
-                self._queue.put_nowait(_Started(record))
+        if not self.journal_failed:
+            self._add((STARTED, record))
+
+    def _add(self, entry: tuple[Kind, RequestRecord]) -> None:
+        self._batch.append(entry)
+        if not self._scheduled:
+            self._scheduled = True
+            loop = asyncio.get_running_loop()
+            wait = self._last_flush + self._flush_interval - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self._flush)
+            else:
+                loop.call_soon(self._flush)
 
     def backlog(self) -> int:
-        """Records not yet in the store: queued, waiting for the store (a batch being retried
+        """Records not yet in the store: being journalled, waiting for the store (a batch being retried
         included) and held only in the journal."""
-        spilled = self.journal.unshipped() - len(self._pending) - self._writing if self.journal else 0
-        return self._queue.qsize() + len(self._pending) + self._writing + max(spilled, 0)
+        in_memory = len(self._pending) + self._writing
+        spilled = self.journal.unshipped() - in_memory if self.journal is not None else 0
+        return len(self._batch) + in_memory + max(spilled, 0)
 
     async def flush(self) -> None:
-        """Wait until every record queued so far is in the store."""
-        await self._queue.join()
-        while self._pending or self._writing or (self.journal and self.journal.has_spilled()):
+        """Wait until every record put so far is in the store."""
+        self._flush()
+        while self._pending or self._writing or (self.journal is not None and self.journal.has_spilled()):
             self._idle.clear()
             self._wake.set()
             await self._idle.wait()
 
     async def close(self) -> None:
-        if self._tasks:
+        self._flush()
+        if self._task is not None:
             self._give_up_at = asyncio.get_running_loop().time() + self._close_timeout
-            await self._queue.put(_STOP)
-            await asyncio.gather(*self._tasks)
-            self._tasks = []
+            self._stopping = True
+            self._wake.set()
+            await self._task
+            self._task = None
         if self._sync is not None:
             await self._sync
-        if self.journal is not None:
+        if self.journal is not None and self.journal.is_open:
             self.left_in_journal = await asyncio.to_thread(self.journal.close)
             if self.left_in_journal:
                 logger.warning(
@@ -154,63 +154,45 @@ class UsageWriter:
         if self.dropped % 1000 < count or count >= 1000:
             logger.warning("usage queue full: %d record(s) dropped so far", self.dropped)
 
-    # The journal task: queue -> journal file -> pending records for the store.
+    # At the end of a turn of the event loop: the entries put in it -> the journal (one write) -> the
+    # pending records for the store.
 
-    async def _journal_loop(self) -> None:
-        stopping = False
-        while not stopping:
-            items, stopping = self._take(await self._queue.get())
-            try:
-                if items:
-                    self._journal(items)
-            finally:
-                for _ in range(len(items) + stopping):
-                    self._queue.task_done()
-        self._stopping = True
-        self._wake.set()
-
-    def _journal(self, items: list[RequestRecord | _Started]) -> None:
-        finished = [item for item in items if isinstance(item, RequestRecord)]
-        room = self._max_queued - len(self._pending) - self._writing
-        journal = self.journal
-        if journal is not None and not self.journal_failed:
-            entries: list[tuple[Kind, RequestRecord]] = [
-                (FINISHED, item) if isinstance(item, RequestRecord) else (STARTED, item.record) for item in items
-            ]
-            try:
-                journal.write(entries, spill=len(finished) > room)
-            except OSError as exc:
-                self.journal_failed = True
-                logger.error(
-                    "cannot write the usage journal in %s (%s): usage records are kept in memory only until a restart",
-                    journal.directory,
-                    exc,
-                )
-            else:
-                self._maybe_sync(journal)
-                if len(finished) > room:
-                    return  # in the journal only: shipped from its file once the store has caught up
-        if len(finished) > room:
-            self._drop(len(finished))
+    def _flush(self) -> None:
+        self._scheduled = False
+        if not self._batch:
             return
+        self._last_flush = asyncio.get_running_loop().time()
+        entries, self._batch = self._batch, []
+        finished = [record for kind, record in entries if kind == FINISHED]
+        room = self._max_queued - len(self._pending) - self._writing
+        if not self.journal_failed and self._journal(entries, spill=len(finished) > room):
+            if len(finished) > room:
+                return  # in the journal only: shipped from its file once the store has caught up
+        elif len(finished) > room:
+            self._drop(len(finished) - max(room, 0))
+            finished = finished[: max(room, 0)]
         self._pending.extend(finished)
         self._wake.set()
+
+    def _journal(self, entries: list[tuple[Kind, RequestRecord]], *, spill: bool) -> bool:
+        journal = self.journal
+        assert journal is not None
+        try:
+            journal.write(entries, spill=spill)
+        except OSError as exc:
+            self.journal_failed = True
+            logger.error(
+                "cannot write the usage journal in %s (%s): usage records are kept in memory only until a restart",
+                journal.directory,
+                exc,
+            )
+            return False
+        self._maybe_sync(journal)
+        return True
 
     def _maybe_sync(self, journal: Journal) -> None:
         if (self._sync is None or self._sync.done()) and journal.sync_due():
             self._sync = asyncio.create_task(asyncio.to_thread(journal.sync), name="usage-journal-sync")
-
-    def _take(self, first: _Item) -> tuple[list[RequestRecord | _Started], bool]:
-        """The first item plus whatever else is queued, up to a batch; True once the stop mark is seen."""
-        if first is None:
-            return [], True
-        batch = [first]
-        while len(batch) < self._batch_size and not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
 
     # The shipper: pending records and journal files -> the store.
 
@@ -222,26 +204,36 @@ class UsageWriter:
                 if self._pending:
                     await self._ship_pending()
                     continue
-                if self.journal is not None and not self.journal_failed:
+                if self.journal is not None and self.journal.is_open:
                     if await self._replay_spilled(self.journal):
                         continue
                     if not self._stopping and loop.time() >= next_orphan_scan:
                         await self._adopt_orphans(self.journal)
                         next_orphan_scan = loop.time() + self._orphan_seconds
                         continue
-                    self._maintain(self.journal)
+                    if not self.journal_failed:
+                        self._maintain(self.journal)
             except _GaveUp:
                 self._give_up_pending()
                 return
+            except Exception:  # a bug must not stop usage recording for the life of the process
+                logger.exception("the usage writer failed; it carries on in a second")
+                await asyncio.sleep(1.0)
+                continue
             if self._stopping:
                 return
             self._idle.set()
             self._wake.clear()
-            await self._wait(self._orphan_seconds if self.journal is None else min(self._orphan_seconds, 5.0))
+            await self._wait(min(self._orphan_seconds, 5.0))
 
     async def _wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+        """Until woken, or `timeout` seconds for the journal's upkeep (a timer, not `wait_for`, which
+        costs a task per call in Python 3.11)."""
+        timer = asyncio.get_running_loop().call_later(timeout, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
 
     async def _ship_pending(self) -> None:
         batch = [self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))]
@@ -253,7 +245,7 @@ class UsageWriter:
             raise
         finally:
             self._writing = 0
-        if self.journal is not None and not self.journal_failed:
+        if self.journal is not None and self.journal.is_open:
             self.journal.shipped(len(batch))
 
     async def _replay_spilled(self, journal: Journal) -> bool:
@@ -295,7 +287,7 @@ class UsageWriter:
     def _give_up_pending(self) -> None:
         count = len(self._pending)
         self._pending.clear()
-        if self.journal is not None and not self.journal_failed:
+        if not self.journal_failed:
             return  # they stay in the journal
         self.lost += count
         logger.error(
