@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from provider_proxy.services.usage.journal import FINISHED, STARTED, Journal, read_segment
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.sqlite_store import SQLiteStore
@@ -154,3 +156,17 @@ def test_a_journal_line_reads_back_as_the_record_that_was_written(tmp_path: Path
     assert kind == FINISHED
     assert read.row() == original.row()
     journal.close()
+
+
+async def test_a_journal_that_cannot_be_opened_leaves_records_going_to_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    store = SQLiteStore(tmp_path / "usage.db")
+    writer = UsageWriter(store, Journal(tmp_path / "not-a-directory" / "usage-journal"))
+    await writer.start()
+    writer.put(record(request_id="req_kept"))
+    await writer.flush()
+    assert [row[0] for row in await stored(store)] == ["req_kept"]
+    await writer.close()
+    assert "cannot open the usage journal" in caplog.text

@@ -81,7 +81,7 @@ class Journal:
         self.fsync_seconds = fsync_seconds
         self._segment_entries = segment_entries
         self._segment_seconds = segment_seconds
-        self.journal_id = f"{int(time.time() * 1000):013d}-{os.getpid()}-{random.getrandbits(32):08x}"
+        self.journal_id = ""  # set by `open`, in the process that writes (a worker forked after __init__)
         self._lock_fd: int | None = None
         self._current: Segment | None = None
         self._segments: list[Segment] = []
@@ -91,8 +91,8 @@ class Journal:
         # Streams in flight: request id -> the segment holding its latest start entry, and the record.
         self._open: dict[str, tuple[Segment, RequestRecord]] = {}
         self._sync_lock = threading.Lock()
-        self._unsynced: list[int] = []  # fds written since the last sync
-        self._to_close: list[int] = []  # fds of rotated segments, closed by the next sync
+        self._dirty = False  # the current segment was written since the last sync
+        self._to_close: list[int] = []  # fds of rotated segments: synced and closed by the next sync
         self._dir_dirty = False
         self._last_sync = time.monotonic()
 
@@ -108,6 +108,7 @@ class Journal:
         """Create the directory and take this process's lock (under a temporary name first, so that no
         other process sees the lock file before it is held)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.journal_id = f"{int(time.time() * 1000):013d}-{os.getpid()}-{random.getrandbits(32):08x}"
         temporary = self.directory / f".{self.journal_id}.lock.tmp"
         fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -118,10 +119,26 @@ class Journal:
         """Append entries in one write. Finished records count as shipped from memory unless `spill`:
         then the segment is replayed from its file once closed."""
         segment = self._segment_for_write()
-        lines = []
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        self._append(segment, b"".join([dumps((kind, record.row()), option=newline) for kind, record in entries]))
+        finished = len(entries)
+        if self._open or self._has_started(entries):
+            finished = self._track_streams(segment, entries)
+        segment.entries += len(entries)
+        if spill:
+            segment.spilled += finished
+        elif finished:
+            segment.unshipped += finished
+            self._runs.append([segment, finished])
+
+    @staticmethod
+    def _has_started(entries: Sequence[tuple[Kind, RequestRecord]]) -> bool:
+        return any(kind == STARTED for kind, _ in entries)
+
+    def _track_streams(self, segment: Segment, entries: Sequence[tuple[Kind, RequestRecord]]) -> int:
+        """Note the streams that start and end; the number of finished records."""
         finished = 0
         for kind, record in entries:
-            lines.append(orjson.dumps((kind, record.row())))
             if kind == STARTED:
                 self._open[record.request_id] = (segment, record)
                 segment.open_starts += 1
@@ -130,13 +147,7 @@ class Journal:
             started = self._open.pop(record.request_id, None)
             if started is not None:
                 started[0].open_starts -= 1
-        self._append(segment, b"\n".join(lines) + b"\n")
-        segment.entries += len(entries)
-        if spill:
-            segment.spilled += finished
-        elif finished:
-            segment.unshipped += finished
-            self._runs.append([segment, finished])
+        return finished
 
     def shipped(self, count: int) -> None:
         """The oldest `count` records handed over unspilled are committed to the store."""
@@ -180,18 +191,19 @@ class Journal:
         self._delete_done()
 
     def sync_due(self) -> bool:
-        return bool(self._unsynced or self._to_close) and (time.monotonic() - self._last_sync >= self.fsync_seconds)
+        return (self._dirty or bool(self._to_close)) and time.monotonic() - self._last_sync >= self.fsync_seconds
 
     def sync(self) -> None:
         """fdatasync what was written since the last sync, close rotated files; blocking (run it in a thread)."""
         with self._sync_lock:
-            unsynced, self._unsynced = self._unsynced, []
+            current = self._current.fd if self._current is not None and self._dirty else None
             to_close, self._to_close = self._to_close, []
             dir_dirty, self._dir_dirty = self._dir_dirty, False
+            self._dirty = False
             self._last_sync = time.monotonic()
-        for fd in dict.fromkeys(unsynced):
-            with contextlib.suppress(OSError):  # closed and deleted meanwhile: nothing left to keep
-                os.fdatasync(fd)
+        # Rotation hands a file over to `_to_close` and never closes it: `current` stays open here.
+        for fd in [*to_close, *([current] if current is not None else [])]:
+            os.fdatasync(fd)
         for fd in to_close:
             os.close(fd)
         if dir_dirty:
@@ -262,15 +274,15 @@ class Journal:
         current.closed = True
         self._current = None
         with self._sync_lock:
-            self._unsynced.append(current.fd)
             self._to_close.append(current.fd)
 
     def _append(self, segment: Segment, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(segment.fd, view) :]
-        with self._sync_lock:
-            self._unsynced.append(segment.fd)
+        written = os.write(segment.fd, data)
+        if written < len(data):  # rare for a file (a signal, a full disk): write the rest
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(segment.fd, view) :]
+        self._dirty = True
 
     def _delete_done(self) -> None:
         done = [segment for segment in self._segments if segment.done]

@@ -1,13 +1,14 @@
 """The background writer: requests hand over records; the journal and the store get them in batches.
 
 A request never awaits the disk or the database. `put` (a finished request's record) and `started` (a
-stream about to be sent) append to a list; at the end of that turn of the event loop, everything put
-during it is appended to the local journal (`journal`) in one `write` (the page cache: a killed process
-cannot undo it; fsync runs in a thread at most every USAGE_JOURNAL_FSYNC_SECONDS), and the finished
-records go to the shipper task, which inserts them into the store in one transaction per batch, so
-batches grow with load. When the store fails (a database restarting, a network blip) the batch is kept
-and retried with backoff (up to `max_backoff` seconds apart) while new records wait behind it; in
-PostgreSQL rows are unique by request id, so a batch whose commit went through unacknowledged is not
+stream about to be sent) append to a list; at the end of that turn of the event loop (under load at
+most every `flush_interval`, so that a write carries many records) everything put since is appended to
+the local journal (`journal`) in one `write` (to the page cache: a killed process cannot undo it; fsync
+runs in a thread at most every USAGE_JOURNAL_FSYNC_SECONDS), and the finished records go to the
+shipper task, which inserts them into the store in one transaction per batch, so batches grow with
+load. When the store fails (a database restarting, a network blip) the batch is kept and retried with
+backoff (up to `max_backoff` seconds apart) while new records wait behind it; in PostgreSQL rows are
+unique by request id, so a batch whose commit went through unacknowledged is not
 counted twice. A journal segment is deleted once all its records are committed.
 
 Past `max_queued` records waiting for the store, new records stay in the journal only, and are shipped
@@ -77,15 +78,25 @@ class UsageWriter:
         self.dropped = 0
         self.lost = 0
         self.left_in_journal = 0
-        self.journal_failed = journal is None
+        # No usable journal: none given, not opened yet, or it failed (records wait in memory only).
+        self.journal_failed = True
         # The batch taken off the pending records and not yet written.
         self._writing = 0
 
     async def start(self) -> None:
         await self.store.open()
         if self.journal is not None:
-            await asyncio.to_thread(self.journal.open)
-            logger.info("usage records are journalled in %s", self.journal.directory)
+            try:
+                await asyncio.to_thread(self.journal.open)
+            except OSError as exc:
+                logger.error(
+                    "cannot open the usage journal in %s (%s): usage records wait for the store in memory only",
+                    self.journal.directory,
+                    exc,
+                )
+            else:
+                self.journal_failed = False
+                logger.info("usage records are journalled in %s", self.journal.directory)
         self._task = asyncio.create_task(self._ship_loop(), name="usage-writer")
         logger.info("usage records go to %s", self.store.description)
 
@@ -139,6 +150,7 @@ class UsageWriter:
         if self._sync is not None:
             await self._sync
         if self.journal is not None and self.journal.is_open:
+            self.journal_failed = True  # a record put from now on is not journalled
             self.left_in_journal = await asyncio.to_thread(self.journal.close)
             if self.left_in_journal:
                 logger.warning(
