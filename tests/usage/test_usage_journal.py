@@ -170,3 +170,19 @@ async def test_a_journal_that_cannot_be_opened_leaves_records_going_to_the_store
     assert [row[0] for row in await stored(store)] == ["req_kept"]
     await writer.close()
     assert "cannot open the usage journal" in caplog.text
+
+
+async def test_a_running_replica_ships_the_journal_of_one_that_died_beside_it(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    survivor = UsageWriter(SQLiteStore(tmp_path / "usage.db"), Journal(directory), orphan_seconds=0.1)
+    await survivor.start()
+    died = Journal(directory)
+    died.open()
+    died.write([(FINISHED, record(request_id="req_done")), (STARTED, record(request_id="req_cut", stream=True))])
+    die(died)
+    for _ in range(100):
+        if not segments(directory):
+            break
+        await asyncio.sleep(0.05)
+    assert await stored(survivor.store) == [("req_cut", "interrupted", 200), ("req_done", None, 200)]  # type: ignore[arg-type]
+    await survivor.close()

@@ -196,7 +196,8 @@ class Journal:
     def sync(self) -> None:
         """fdatasync what was written since the last sync, close rotated files; blocking (run it in a thread)."""
         with self._sync_lock:
-            current = self._current.fd if self._current is not None and self._dirty else None
+            segment = self._current  # read once: the event loop's thread may rotate it meanwhile
+            current = segment.fd if segment is not None and self._dirty else None
             to_close, self._to_close = self._to_close, []
             dir_dirty, self._dir_dirty = self._dir_dirty, False
             self._dirty = False

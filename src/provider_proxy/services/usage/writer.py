@@ -27,6 +27,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Final
 
 from provider_proxy.services.usage.journal import FINISHED, STARTED, Journal, Kind, Orphan, Segment
 from provider_proxy.services.usage.record import RequestRecord
@@ -34,6 +35,10 @@ from provider_proxy.services.usage.replay import finished_records, insert_missin
 from provider_proxy.services.usage.store import UsageStore
 
 logger = logging.getLogger(__name__)
+
+
+# How often the shipper, when idle, rotates an old journal segment and syncs what was written.
+_UPKEEP_SECONDS: Final = 1.0
 
 
 class _GaveUp(Exception):
@@ -183,8 +188,9 @@ class UsageWriter:
         elif len(finished) > room:
             self._drop(len(finished) - max(room, 0))
             finished = finished[: max(room, 0)]
-        self._pending.extend(finished)
-        self._wake.set()
+        if finished:  # a batch of stream starts only: nothing for the shipper
+            self._pending.extend(finished)
+            self._wake.set()
 
     def _journal(self, entries: list[tuple[Kind, RequestRecord]], *, spill: bool) -> bool:
         journal = self.journal
@@ -210,21 +216,25 @@ class UsageWriter:
 
     async def _ship_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        next_orphan_scan = loop.time()
+        upkeep = min(self._orphan_seconds, _UPKEEP_SECONDS)
+        next_orphan_scan = next_upkeep = loop.time()
         while True:
             try:
                 if self._pending:
                     await self._ship_pending()
                     continue
-                if self.journal is not None and self.journal.is_open:
-                    if await self._replay_spilled(self.journal):
+                journal = self.journal
+                if journal is not None and journal.is_open:
+                    if await self._replay_spilled(journal):
                         continue
-                    if not self._stopping and loop.time() >= next_orphan_scan:
-                        await self._adopt_orphans(self.journal)
+                    now = loop.time()
+                    if not self._stopping and now >= next_orphan_scan:
+                        await self._adopt_orphans(journal)
                         next_orphan_scan = loop.time() + self._orphan_seconds
                         continue
-                    if not self.journal_failed:
-                        self._maintain(self.journal)
+                    if now >= next_upkeep and not self.journal_failed:
+                        self._maintain(journal)
+                        next_upkeep = now + upkeep
             except _GaveUp:
                 self._give_up_pending()
                 return
@@ -236,7 +246,7 @@ class UsageWriter:
                 return
             self._idle.set()
             self._wake.clear()
-            await self._wait(min(self._orphan_seconds, 5.0))
+            await self._wait(upkeep)
 
     async def _wait(self, timeout: float) -> None:
         """Until woken, or `timeout` seconds for the journal's upkeep (a timer, not `wait_for`, which
