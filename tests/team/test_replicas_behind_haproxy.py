@@ -15,8 +15,6 @@ from collections import Counter
 from collections.abc import Callable
 from random import Random
 
-import pytest
-
 from tests.support.mixed_load import Load, Outcome
 from tests.support.replicas import Team
 
@@ -108,7 +106,6 @@ class UsageLost(AssertionError):
     """Answered or interrupted requests without their usage row: what the usage journal fixes."""
 
 
-@pytest.mark.xfail(strict=True, raises=UsageLost, reason="needs the usage journal (branch s4-journal)")
 def test_a_replica_killed_mid_load_and_restarted_loses_no_usage_row(team: Callable[..., Team]) -> None:
     started = team(replica_settings=[{}, {}], keys=KEY, inter=INTER)
     killed, load = started.replicas[0], Load(started.url, started.keys["team"], REQUESTS).start()

@@ -108,3 +108,19 @@ async def test_pricing_from_the_config_uses_the_dataset_for_the_provider_that_se
     listed = model_facts("gpt-4.1", "generic").prices
     assert listed is not None and report.totals.cost is not None
     assert report.totals.cost == pytest.approx(listed.cost(4000, 400, 500))
+
+
+async def test_interrupted_streams_count_as_errors_and_are_named_in_the_table(store: UsageStore) -> None:
+    from rich.console import Console
+
+    from provider_proxy.cli.tables import as_table
+
+    cut = record(request_id="r4", ts=T0 + 30, stream=True, error_type="interrupted", output_tokens=None)
+    await store.insert([*RECORDS, cut])
+    report = await usage_report(store, PERIOD)
+    assert (report.totals.requests, report.totals.errors, report.totals.interrupted) == (4, 2, 1)
+    assert report.as_dict()["totals"]["interrupted"] == 1
+    console = Console(record=True, width=200)
+    console.print(as_table(report))
+    text = " ".join(console.export_text().split())  # the caption wraps at the table's width
+    assert "1 of the errors are interrupted streams: cut off when their proxy process died" in text

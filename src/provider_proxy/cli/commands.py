@@ -81,7 +81,12 @@ def serve(
 @app.command()
 def check(
     config: ConfigOption = None,
-    probe: Annotated[bool, typer.Option(help="Ask each provider's /models endpoint whether the key works.")] = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            help="Ask each provider's /models endpoint whether the key works, and the usage store whether it answers."
+        ),
+    ] = False,
     request: Annotated[
         Path | None,
         typer.Option(help="A request body (JSON file, - for stdin): say which scenario and route it takes."),
@@ -91,6 +96,7 @@ def check(
 ) -> None:
     """Validate the configuration and say what is missing or wrong."""
     from provider_proxy.cli.check import check_config, explain_route, probe_providers
+    from provider_proxy.cli.usage_check import usage_findings
     from provider_proxy.errors import ProxyError
 
     settings = _settings(env_file, config_file=config)
@@ -98,6 +104,7 @@ def check(
         findings = check_config(settings)
         if probe:
             findings += asyncio.run(probe_providers(settings))
+        findings += asyncio.run(usage_findings(settings, probe=probe))
         if request is not None:
             try:
                 raw = sys.stdin.buffer.read() if str(request) == "-" else request.read_bytes()

@@ -61,6 +61,11 @@ def as_table(report: UsageReport) -> Table:
     notes = []
     if rejected:
         notes.append(f"{REJECTED}: refused before naming a model (wrong PROXY_API_KEY, invalid request)")
+    if report.totals.interrupted:
+        notes.append(
+            f"{report.totals.interrupted:,} of the errors are interrupted streams: cut off when their proxy process "
+            "died; recorded with what was known when they started (their output tokens are unknown)"
+        )
     if report.unpriced:
         notes.append("No price in the config file or the model facts for: " + ", ".join(report.unpriced))
     table.caption = "\n".join(notes) or None

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     usage_tracking: bool = True
     data_dir: Path | None = None
     usage_database_url: SecretStr | None = None
+    # Every usage record is appended to a local journal (DATA_DIR/usage-journal) before it goes to the
+    # store, so a crash or a long database outage loses none; synced to disk at most this often.
+    usage_journal: bool = True
+    usage_journal_fsync_seconds: float = Field(default=1.0, ge=0)
 
     # Client connections (client_protocol): a keep-alive connection idle this long is closed; a request's
     # headers must arrive within CLIENT_HEADER_TIMEOUT seconds of its first byte and its body within

@@ -79,11 +79,13 @@ class ProxyMetrics:
         )
         self.streams_in_flight = Gauge("proxy_streams_in_flight", "Streams being served now.", registry=registry)
         self.usage_backlog = Gauge(
-            "proxy_usage_backlog", "Usage records waiting to be written to the store.", registry=registry
+            "proxy_usage_backlog",
+            "Usage records not yet in the store: waiting in memory or in the local journal.",
+            registry=registry,
         )
         self.usage_not_written = Gauge(
             "proxy_usage_not_written",
-            "Usage records never written: dropped from a full queue, or given up at shutdown.",
+            "Usage records never written: dropped from a full queue or given up at shutdown (without a journal).",
             registry=registry,
         )
         self.limited = Counter(

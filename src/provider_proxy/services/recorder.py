@@ -11,8 +11,9 @@ import logging
 
 from provider_proxy.config.settings import Settings
 from provider_proxy.services.metrics import ProxyMetrics
+from provider_proxy.services.usage.journal import JOURNAL_DIR, Journal
 from provider_proxy.services.usage.record import RequestRecord
-from provider_proxy.services.usage.store import store_from_settings
+from provider_proxy.services.usage.store import default_data_dir, store_from_settings
 from provider_proxy.services.usage.writer import UsageWriter
 
 logger = logging.getLogger("provider_proxy.request")
@@ -28,7 +29,7 @@ class Recorder:
     @classmethod
     def from_settings(cls, settings: Settings, known_models: frozenset[str] = frozenset()) -> Recorder:
         """`known_models`: the configured model names the metrics keep as label values."""
-        writer = UsageWriter(store_from_settings(settings)) if settings.usage_tracking else None
+        writer = _writer(settings) if settings.usage_tracking else None
         metrics = ProxyMetrics(known_models)
         if writer is not None:
             # Read when /metrics is scraped: nothing to update on the request path.
@@ -37,10 +38,13 @@ class Recorder:
         return cls(metrics, writer)
 
     def sending(self, record: RequestRecord) -> None:
-        """The response is about to be sent (a stream starts now)."""
+        """The response is about to be sent (a stream starts now: its start is journalled, so that a
+        crash before its end still leaves a record)."""
         if record.stream:
             self.open_streams += 1
             self.metrics.streams_in_flight.inc()
+            if self.writer is not None:
+                self.writer.started(record)
 
     def finish(self, record: RequestRecord, *, usage: bool, sent: bool = True) -> None:
         """The response has been sent (`sent`; else the client left before it): write the log line and,
@@ -62,6 +66,14 @@ class Recorder:
     async def close(self) -> None:
         if self.writer is not None:
             await self.writer.close()
+
+
+def _writer(settings: Settings) -> UsageWriter:
+    journal = None
+    if settings.usage_journal:
+        directory = (settings.data_dir or default_data_dir()) / JOURNAL_DIR
+        journal = Journal(directory, fsync_seconds=settings.usage_journal_fsync_seconds)
+    return UsageWriter(store_from_settings(settings), journal)
 
 
 def _log_line(record: RequestRecord) -> None:

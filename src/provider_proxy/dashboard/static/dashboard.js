@@ -5,6 +5,7 @@
   const PALETTE = ["#4f6bed", "#14b8a6", "#f59e0b", "#e5484d", "#8b5cf6", "#06b6d4", "#94a3b8"];
   const LATENCY = { p50: "#14b8a6", p95: "#f59e0b", p99: "#e5484d" };
   const REJECTED = { name: "rejected", color: "#64748b" };  // refused before naming a model: not a model
+  const INTERRUPTED = "Streams cut off when their proxy process died, recorded from its journal when it (or another replica) started again";
   const exact = new Intl.NumberFormat("en-US");
   const params = new URLSearchParams(location.search);
   const state = { since: params.get("since") || "7d", data: null };
@@ -108,7 +109,7 @@
 
   function errorsByType(rows) {
     document.getElementById("errors-by-type").innerHTML = rows.length
-      ? rows.map((r) => `<li><span>${Charts.escapeHtml(r.type)}</span><b>${exact.format(r.count)}</b></li>`).join("")
+      ? rows.map((r) => `<li${r.type === "interrupted" ? ` title="${INTERRUPTED}"` : ""}><span>${Charts.escapeHtml(r.type)}</span><b>${exact.format(r.count)}</b></li>`).join("")
       : '<li class="none">No errors</li>';
   }
 

@@ -37,7 +37,7 @@ _QUERY: Final = """
 SELECT {dimension}, model, upstream_model, provider, COUNT(*),
        SUM(CASE WHEN error_type IS NULL THEN 0 ELSE 1 END),
        SUM(COALESCE(input_tokens, 0)), SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cache_read_tokens, 0)),
-       SUM(latency_ms)
+       SUM(latency_ms), SUM(CASE WHEN error_type = 'interrupted' THEN 1 ELSE 0 END)
 FROM usage_records WHERE ts_ms >= ? AND ts_ms < ?
 GROUP BY 1, 2, 3, 4
 """
@@ -53,19 +53,22 @@ class UsageRow:
     cache_read_tokens: int = 0
     latency_ms_total: float = 0.0
     cost: float | None = None
+    # Of the errors: streams cut off when their proxy process died (recorded from its journal).
+    interrupted: int = 0
 
     @property
     def avg_latency_ms(self) -> float:
         return self.latency_ms_total / self.requests if self.requests else 0.0
 
     def add(self, counts: tuple[Any, ...], cost: float | None) -> None:
-        requests, errors, input_tokens, output_tokens, cache_read, latency = counts
+        requests, errors, input_tokens, output_tokens, cache_read, latency, interrupted = counts
         self.requests += int(requests)
         self.errors += int(errors or 0)
         self.input_tokens += int(input_tokens or 0)
         self.output_tokens += int(output_tokens or 0)
         self.cache_read_tokens += int(cache_read or 0)
         self.latency_ms_total += float(latency or 0)
+        self.interrupted += int(interrupted or 0)
         if cost is not None:
             self.cost = (self.cost or 0.0) + cost
 
