@@ -36,14 +36,26 @@ def measure(proxy: servers.Server, body: bytes, requests: int) -> tuple[float, f
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("trees", help="name=path,name=path (the first is the reference)")
+    parser.add_argument(
+        "trees",
+        help="name=path,name=path (the first is the reference); a name ending in +limited runs that tree with "
+        "the load client's key limited (bench.servers.limited_key_env)",
+    )
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--bodies", default="small,small-stream", help=f"comma-separated, of {', '.join(BODIES)}")
     parser.add_argument("--requests", type=int, default=15_000)
     args = parser.parse_args(argv)
     trees = dict(item.split("=", 1) for item in args.trees.split(","))
     upstream = servers.start_upstream(1)
-    proxies = {name: servers.start_ours(upstream.port, PROXY_CPU, source=Path(path)) for name, path in trees.items()}
+    proxies = {
+        name: servers.start_ours(
+            upstream.port,
+            PROXY_CPU,
+            source=Path(path),
+            extra_env=servers.limited_key_env() if name.endswith("+limited") else None,
+        )
+        for name, path in trees.items()
+    }
     names = list(proxies)
     results: dict[tuple[str, str], list[float]] = {}
     try:

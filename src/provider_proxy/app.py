@@ -224,7 +224,7 @@ class ProxyApp:
             # Straight onto the raw list: Starlette's MutableHeaders would rescan it for the name.
             response.raw_headers.append((b"request-id", record.request_id.encode()))
             if limit_headers:
-                response.raw_headers.extend((name.encode(), value.encode()) for name, value in limit_headers.items())
+                response.raw_headers += limit_headers
             return response
         except ProxyError as error:
             logger.warning("%s failed: %s %s", record.request_id, error.error_type, error.message)

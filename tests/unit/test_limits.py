@@ -11,7 +11,7 @@ from provider_proxy.config.keys import ClientKey
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.admission import Gate
 from provider_proxy.services.limits.limiter import rate_headers, refusal
-from provider_proxy.services.limits.rates import LocalCounters, period_end
+from provider_proxy.services.limits.rates import LocalCounters, day_label, month_label, period_end
 from provider_proxy.services.metrics import ProxyMetrics
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -66,6 +66,17 @@ def test_budgets_refuse_once_spent_and_reset_with_their_period() -> None:
 def test_budget_periods_end_at_utc_midnight_and_the_first_of_the_month() -> None:
     assert period_end("daily_budget", NOW) == datetime(2026, 12, 2, tzinfo=UTC)
     assert period_end("monthly_budget", NOW) == datetime(2027, 1, 1, tzinfo=UTC)
+    last_second = datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp()
+    assert (day_label(NOW), day_label(last_second), day_label(last_second + 0.001)) == (
+        "2026-12-01",
+        "2026-12-31",
+        "2027-01-01",
+    )
+    assert (month_label(last_second), month_label(last_second + 0.001), day_label(NOW)) == (
+        "2026-12",
+        "2027-01",
+        "2026-12-01",
+    )
 
 
 def test_a_rate_refusal_is_a_429_with_retry_after_and_anthropic_headers() -> None:
@@ -93,9 +104,10 @@ def test_a_budget_refusal_says_which_budget_and_when_access_returns() -> None:
 
 def test_headers_of_an_allowed_request_show_what_is_left() -> None:
     verdict = LocalCounters().admit(key(rpm=10), NOW)
-    headers = rate_headers(verdict, NOW)
-    assert headers["anthropic-ratelimit-requests-remaining"] == "9"
-    assert "anthropic-ratelimit-tokens-limit" not in headers
+    headers = dict(rate_headers(verdict, NOW))
+    assert headers[b"anthropic-ratelimit-requests-remaining"] == b"9"
+    assert headers[b"anthropic-ratelimit-requests-reset"] == b"2026-12-01T12:00:06Z"
+    assert b"anthropic-ratelimit-tokens-limit" not in headers
 
 
 def test_a_key_allows_models_by_requested_name_or_target() -> None:

@@ -13,18 +13,18 @@ Only keys with a limit are counted; a request made with any other key never reac
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from redis.exceptions import RedisError
 
 from provider_proxy.config.keys import ClientKey
 from provider_proxy.errors import ProxyError
-from provider_proxy.services.limits.rates import LocalCounters, Verdict, Window, month_label, period_end
+from provider_proxy.services.limits.rates import LocalCounters, Verdict, month_label, period_end
 from provider_proxy.services.limits.shared import SharedCounters
 from provider_proxy.services.metrics import ProxyMetrics
 
@@ -136,20 +136,24 @@ def refusal(key: ClientKey, verdict: Verdict, now: float) -> ProxyError:
     return ProxyError(
         "rate_limit_error",
         f"key {key.name!r} is limited to {limit} per minute; try again in {retry} s",
-        headers={"retry-after": str(retry), **rate_headers(verdict, now)},
+        headers={"retry-after": str(retry), **{k.decode(): v.decode() for k, v in rate_headers(verdict, now)}},
     )
 
 
-def rate_headers(verdict: Verdict, now: float) -> dict[str, str]:
+def rate_headers(verdict: Verdict, now: float) -> list[tuple[bytes, bytes]]:
     """Anthropic's rate-limit headers for a key's request and token windows."""
-    headers: dict[str, str] = {}
-    for name, shown in (("requests", verdict.requests), ("tokens", verdict.tokens)):
+    headers: list[tuple[bytes, bytes]] = []
+    for name, shown in ((b"requests", verdict.requests), (b"tokens", verdict.tokens)):
         if shown is not None:
-            headers.update(_window_headers(name, shown, now))
+            prefix = b"anthropic-ratelimit-" + name
+            headers += (
+                (prefix + b"-limit", b"%d" % shown.limit),
+                (prefix + b"-remaining", b"%d" % shown.remaining),
+                (prefix + b"-reset", _rfc3339(math.ceil(now + shown.reset))),
+            )
     return headers
 
 
-def _window_headers(name: str, shown: Window, now: float) -> dict[str, str]:
-    reset = datetime.fromtimestamp(math.ceil(now + shown.reset), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    prefix = f"anthropic-ratelimit-{name}"
-    return {f"{prefix}-limit": str(shown.limit), f"{prefix}-remaining": str(shown.remaining), f"{prefix}-reset": reset}
+@functools.lru_cache(maxsize=128)
+def _rfc3339(second: int) -> bytes:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)).encode()

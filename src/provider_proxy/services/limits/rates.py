@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 from provider_proxy.config.keys import ClientKey
 
@@ -26,8 +26,7 @@ PERIOD: Final = 60.0
 Refusal = Literal["requests", "tokens", "daily_budget", "monthly_budget"]
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):
     """What a rate limit leaves: its limit, what is left now, seconds until it is whole again."""
 
     limit: int
@@ -35,8 +34,7 @@ class Window:
     reset: float
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     refused: Refusal | None = None
     retry_after: float = 0.0
     requests: Window | None = None
@@ -88,12 +86,29 @@ def token_tat_after(token_tat: float, now: float, tokens: int, limit: int) -> fl
     return max(token_tat, now) + tokens * PERIOD / limit
 
 
+class _Day:
+    """The labels of the UTC day and month of the last time asked about, and when that day ends: the
+    labels are asked for on every request of a key with a budget, and change once a day."""
+
+    start = end = 0.0
+    day = month = ""
+
+    @classmethod
+    def labels(cls, now: float) -> tuple[str, str]:
+        if not cls.start <= now < cls.end:
+            struct = time.gmtime(now)
+            cls.start = now - (struct.tm_hour * 3600 + struct.tm_min * 60 + struct.tm_sec) - now % 1
+            cls.end = cls.start + 86400
+            cls.day, cls.month = time.strftime("%Y-%m-%d", struct), time.strftime("%Y-%m", struct)
+        return cls.day, cls.month
+
+
 def day_label(now: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(now))
+    return _Day.labels(now)[0]
 
 
 def month_label(now: float) -> str:
-    return time.strftime("%Y-%m", time.gmtime(now))
+    return _Day.labels(now)[1]
 
 
 def period_end(refusal: Refusal, now: float) -> datetime:
@@ -128,7 +143,8 @@ class LocalCounters:
         state = self._keys.get(key.name)
         if state is None:
             state = self._keys[key.name] = _KeyState()
-        spent = (state.spent.get(day_label(now), 0.0), state.spent.get(month_label(now), 0.0))
+        day, month = _Day.labels(now)
+        spent = (state.spent.get(day, 0.0), state.spent.get(month, 0.0))
         verdict, request_tat = decide(key, state.request_tat, state.token_tat, spent, now)
         if request_tat is not None:
             state.request_tat = request_tat
@@ -148,7 +164,7 @@ class LocalCounters:
 
     def add_spend(self, name: str, cost: float, now: float) -> None:
         spent = self._keys.setdefault(name, _KeyState()).spent
-        day, month = day_label(now), month_label(now)
+        day, month = _Day.labels(now)
         if day not in spent:
             for label in [label for label in spent if label != month]:
                 del spent[label]

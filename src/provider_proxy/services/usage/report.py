@@ -21,6 +21,7 @@ from provider_proxy.config.settings import Settings
 from provider_proxy.providers.model_facts import Prices
 from provider_proxy.services.usage.period import Period, day_label
 from provider_proxy.services.usage.store import UsageStore, store_from_settings
+from provider_proxy.utils.cache import BoundedCache
 
 # Breakdown name -> SQL expression (a fixed table: never user text in SQL).
 DIMENSIONS: Final = {
@@ -116,7 +117,20 @@ class Pricing:
 
         return cls(config.prices, dataset)
 
+    # Looked up per finished request of a key with a budget: remembered (names come from clients: bounded).
+    # (A 1-tuple, so that "no price" is remembered too.)
+    _known: BoundedCache[tuple[str | None, str | None, str | None], tuple[Prices | None]] = field(
+        default_factory=lambda: BoundedCache(1024), compare=False, repr=False
+    )
+
     def price_for(self, upstream_model: str | None, model: str | None, provider: str | None = None) -> Prices | None:
+        key = (upstream_model, model, provider)
+        known = self._known.get(key)
+        if known is None:
+            known = self._known.put(key, (self._price(upstream_model, model, provider),))
+        return known[0]
+
+    def _price(self, upstream_model: str | None, model: str | None, provider: str | None) -> Prices | None:
         for name in (upstream_model, model):
             if name is not None and name in self.file_prices:
                 return self.file_prices[name].prices()
