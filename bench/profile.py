@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--out", type=Path, default=Path("/tmp/provider-proxy-profile"))
+    parser.add_argument("--limited", action="store_true", help="the load client's key limited (rpm, tpm, budget)")
     args = parser.parse_args()
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(pyspy).exists():
@@ -86,7 +87,8 @@ def main() -> int:
     kind, stream, delay = SCENARIOS[args.scenario]
     args.out.mkdir(parents=True, exist_ok=True)
     upstream = servers.start_upstream(UPSTREAM_CPU, STREAM_CHUNKS, delay)
-    proxy = servers.start_ours(upstream.port, PROXY_CPU, log_level=args.log_level)
+    extra_env = servers.limited_key_env() if args.limited else None
+    proxy = servers.start_ours(upstream.port, PROXY_CPU, log_level=args.log_level, extra_env=extra_env)
     try:
         target = Target("ours", proxy.port, proxy.path, bodies.build(kind, stream).anthropic, HEADERS)
         run(load(target, concurrency=8, requests=200, seconds=5))  # warm up

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from provider_proxy.services.admission import Gate
 from provider_proxy.services.breaker_share import SharedBreakers
 from provider_proxy.services.dispatch import Dispatcher
 from provider_proxy.services.keyring import KeyRing
-from provider_proxy.services.limits.limiter import Limiter, rate_headers
+from provider_proxy.services.limits.limiter import Limiter
 from provider_proxy.services.limits.spend import seed_budgets
 from provider_proxy.services.recorder import Recorder
 from provider_proxy.services.routing import Router
@@ -211,11 +210,10 @@ class ProxyApp:
         left first; never raises (but for a cancellation from outside)."""
         state = self._proxy
         try:
-            limit_headers = None
             if endpoint.auth and (key := authenticate(request, state.keys)) is not None:
                 record.key_name, record.client_key = key.name, key
                 if endpoint.usage and key.limited:
-                    limit_headers = rate_headers(await state.limiter.admit(key), time.time())
+                    await state.limiter.admit(key)
             if endpoint.usage:
                 if not state.gate.enter_now():
                     await state.gate.enter()
@@ -223,8 +221,6 @@ class ProxyApp:
             response = await endpoint.handler(request, state, record)
             # Straight onto the raw list: Starlette's MutableHeaders would rescan it for the name.
             response.raw_headers.append((b"request-id", record.request_id.encode()))
-            if limit_headers:
-                response.raw_headers += limit_headers
             return response
         except ProxyError as error:
             logger.warning("%s failed: %s %s", record.request_id, error.error_type, error.message)

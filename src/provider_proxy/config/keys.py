@@ -80,11 +80,12 @@ class ClientKey:
     daily_budget: float | None = None
     monthly_budget: float | None = None
     admin: bool = False
+    # Whether requests made with this key are counted (rates or budgets): read twice per request.
+    limited: bool = field(init=False)
 
-    @property
-    def limited(self) -> bool:
-        """Whether requests made with this key are counted (rates or budgets)."""
-        return any(value is not None for value in (self.rpm, self.tpm, self.daily_budget, self.monthly_budget))
+    def __post_init__(self) -> None:
+        limits = (self.rpm, self.tpm, self.daily_budget, self.monthly_budget)
+        object.__setattr__(self, "limited", any(value is not None for value in limits))
 
     def allows(self, *names: str) -> bool:
         """Whether any of `names` (the requested model, the target) matches the key's `models`."""

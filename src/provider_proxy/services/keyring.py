@@ -27,15 +27,13 @@ class KeyRing:
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
         self.keys: KeySet = config.keys
+        # Whether clients must present a key (read on every request).
+        self.required = config.keys.required
         self._seen = self._stamp()
         self._task: asyncio.Task[None] | None = None
 
     def find(self, presented: str) -> ClientKey | None:
         return self.keys.find(presented)
-
-    @property
-    def required(self) -> bool:
-        return self.keys.required
 
     def refresh(self) -> bool:
         """Read the keys file again if it changed since it was last read; True when the keys changed."""
@@ -57,7 +55,7 @@ class KeyRing:
             keys = KeySet(required=True)
         added = len(keys.by_digest.keys() - self.keys.by_digest.keys())
         removed = len(self.keys.by_digest.keys() - keys.by_digest.keys())
-        self.keys = keys
+        self.keys, self.required = keys, keys.required
         logger.info("keys file reloaded: %d keys in force (%d new, %d gone)", len(keys.by_digest), added, removed)
         return True
 

@@ -49,7 +49,10 @@ class Limiter:
     async def admit(self, key: ClientKey) -> Verdict:
         """The verdict for a request made with `key` (counted); raises the client's error when refused."""
         now = time.time()
-        verdict = await self._counted(lambda shared: shared.admit(key, now), lambda: self.local.admit(key, now))
+        if self.shared is None:
+            verdict = self.local.admit(key, now)
+        else:
+            verdict = await self._counted(lambda shared: shared.admit(key, now), lambda: self.local.admit(key, now))
         if verdict.refused is not None:
             self._metrics.limited.labels(verdict.refused).inc()
             raise refusal(key, verdict, now)
