@@ -4,6 +4,7 @@ in the request's record as it learns; failures are raised and rendered once, by 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 import orjson
@@ -17,14 +18,24 @@ from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
 from provider_proxy.config.provider import Route
 from provider_proxy.conversion.request import Translation
+from provider_proxy.conversion.server_tools import (
+    SearchSpec,
+    has_server_blocks,
+    history_for_upstream,
+    offer_web_search,
+    search_spec,
+    web_search_tool,
+)
 from provider_proxy.conversion.upstream_api import Prepared, stream_pipeline_for, to_message, translate
 from provider_proxy.errors import ProxyError
 from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.models.anthropic_output import Message
 from provider_proxy.services.context_window import fit_window
 from provider_proxy.services.routing import RequestTraits, is_subagent
 from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome
 from provider_proxy.services.usage.record import RequestRecord
+from provider_proxy.services.web_search.loop import Preparer
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -46,20 +57,19 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     _note_target(record, route)
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
+    search = (
+        _search_offer(anthropic_request, state) if state.web_search is not None and anthropic_request.tools else None
+    )
+    if search is None and has_server_blocks(raw):
+        anthropic_request = history_for_upstream(anthropic_request)
 
-    def prepare(target: Route) -> tuple[Prepared, bytes]:
-        with client_json:
-            translation = translate(anthropic_request, target)
-            body = orjson.dumps(translation.body)
-            if isinstance(translation, Translation):
-                body = fit_window(body, translation, target, state.tokens)
-        for note in translation.notes:
-            logger.info("%s %s", record.request_id, note)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s upstream request to %s: %s", record.request_id, target.label, body.decode())
-        return translation, body
+    def prepare_for(body: MessagesRequest) -> Callable[[Route], tuple[Prepared, bytes]]:
+        return _preparer(body, record, state)
 
     outcome = Outcome()
+    if search is not None:
+        return await _searching(search, route, prepare_for, outcome, record, state)
+    prepare = prepare_for(anthropic_request)
     try:
         if anthropic_request.stream:
             opened = await state.dispatcher.open_stream(route, prepare, outcome)
@@ -77,11 +87,76 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     _note_target(record, answered.target)
     completion, translation = answered.answer, answered.prepared
     estimate = 0 if completion.usage else estimate_input_tokens(answered.body)
-    message = to_message(completion, anthropic_request.model, translation, estimate)
+    return _answer(to_message(completion, anthropic_request.model, translation, estimate), record)
+
+
+def _preparer(
+    anthropic_request: MessagesRequest, record: RequestRecord, state: ProxyState
+) -> Callable[[Route], tuple[Prepared, bytes]]:
+    """Translates the request for one target (each target of a route in turn, fallbacks included)."""
+
+    def prepare(target: Route) -> tuple[Prepared, bytes]:
+        with client_json:
+            translation = translate(anthropic_request, target)
+            body = orjson.dumps(translation.body)
+            if isinstance(translation, Translation):
+                body = fit_window(body, translation, target, state.tokens)
+        for note in translation.notes:
+            logger.info("%s %s", record.request_id, note)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s upstream request to %s: %s", record.request_id, target.label, body.decode())
+        return translation, body
+
+    return prepare
+
+
+def _answer(message: Message, record: RequestRecord) -> Response:
     usage = message["usage"]
     record.input_tokens, record.output_tokens = usage["input_tokens"], usage["output_tokens"]
     record.cache_read_tokens, record.stop_reason = usage["cache_read_input_tokens"], message["stop_reason"]
     return Response(orjson.dumps(message), media_type=JSON)
+
+
+def _search_offer(request: MessagesRequest, state: ProxyState) -> tuple[MessagesRequest, SearchSpec] | None:
+    """The request with the proxy's search function in place of the web search server tool, and what
+    the tool allows; None when the request has no such tool (or a client tool took its name)."""
+    tool = web_search_tool(request)
+    offered = offer_web_search(request, tool) if tool is not None else None
+    if tool is None or offered is None:
+        return None
+    return offered, search_spec(tool)
+
+
+async def _searching(
+    search: tuple[MessagesRequest, SearchSpec],
+    route: Route,
+    prepare_for: Preparer,
+    outcome: Outcome,
+    record: RequestRecord,
+    state: ProxyState,
+) -> Answer:
+    """The answer with the proxy running the model's web searches (`services.web_search`)."""
+    web_search = state.web_search
+    assert web_search is not None
+    request, spec = search
+    logger.info(
+        "%s web search by the proxy (%s, max_uses %d)",
+        record.request_id,
+        web_search.backend.config.backend,
+        spec.max_uses,
+    )
+    try:
+        if request.stream:
+            stream = await web_search.open_stream(request, spec, route, prepare_for, outcome, record.request_id)
+        else:
+            message, target = await web_search.complete(request, spec, route, prepare_for, outcome)
+    finally:
+        record.retries, record.attempts = outcome.retries, outcome.summary() or None
+    if request.stream:
+        _note_target(record, stream.target)
+        return EventStreamResponse(stream, stream, record, state.config.settings)
+    _note_target(record, target)
+    return _answer(message, record)
 
 
 def _check_allowed(record: RequestRecord, route: Route, state: ProxyState) -> None:
@@ -123,6 +198,8 @@ async def count_tokens(request: Request, state: ProxyState, record: RequestRecor
     raw = await read_body(request, state.config.settings.max_request_bytes)
     count_request, _ = decode_request(raw, CountTokensRequest)
     check_messages_request(count_request)
+    if has_server_blocks(raw):
+        count_request = history_for_upstream(count_request)
     route = state.router.resolve(count_request.model)
     record.model, record.route = count_request.model, route.label
     with client_json:

@@ -26,7 +26,7 @@ from provider_proxy.config.settings import Settings
 from provider_proxy.conversion.upstream_api import StreamPipeline
 from provider_proxy.errors import ProxyError, UpstreamError, internal_error
 from provider_proxy.models.anthropic_output import StreamEvent
-from provider_proxy.services.upstream import UpstreamStream
+from provider_proxy.services.upstream import ByteStream
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.utils.sse import encode_all
 
@@ -48,7 +48,7 @@ class EventStreamResponse:
     status_code = 200
 
     def __init__(
-        self, pipeline: StreamPipeline, upstream: UpstreamStream, record: RequestRecord, settings: Settings
+        self, pipeline: StreamPipeline, upstream: ByteStream, record: RequestRecord, settings: Settings
     ) -> None:
         self._pipeline = pipeline
         self._upstream = upstream

@@ -33,10 +33,17 @@ Answer = ChatCompletion | Response
 class StreamState(Protocol):
     """What the event stream and the request record read from a stream translator."""
 
-    has_content: bool
-    usage: Usage
-    stop_reason: StopReason | None
-    error_type: ErrorType | None
+    @property
+    def has_content(self) -> bool: ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def stop_reason(self) -> StopReason | None: ...
+
+    @property
+    def error_type(self) -> ErrorType | None: ...
 
 
 class StreamPipeline(Protocol):

@@ -14,7 +14,7 @@ import logging
 import random
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
@@ -109,6 +109,14 @@ def _retry_delay(attempt: int, retry_after: str | None) -> float | None:
         return seconds if seconds <= _MAX_RETRY_AFTER else None
     backoff: float = min(0.25 * 2**attempt, 4.0)
     return backoff * (0.5 + random.random() / 2)
+
+
+class ByteStream(Protocol):
+    """What the event stream reads: an `UpstreamStream`, or one that strings several together."""
+
+    async def read(self, wait: float) -> bytes | None: ...
+
+    def close(self) -> None: ...
 
 
 class UpstreamStream:
