@@ -301,8 +301,9 @@ def _history(history: list[Message], search_offered: bool) -> list[Message]:
             parts = _as_tool_calls(message.content)
             messages += parts
             results_last = bool(parts) and parts[-1].role == "user"
-        else:
-            messages.append(Message(role="assistant", content=_as_text(message.content)))
+        elif text := _as_text(message.content):
+            messages.append(Message(role="assistant", content=text))
+        # else: a turn of nothing but a search call without its result is left out
     return messages
 
 
