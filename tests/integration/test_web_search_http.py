@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
+import orjson
 import pytest
 
 from provider_proxy.conversion.server_tools import decode_snippet
+from provider_proxy.utils.sse import SSEDecoder
 from tests.support.fake_upstream import FakeUpstream, Recorded, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
 from tests.support.sdk import sdk_client
@@ -354,3 +357,34 @@ def test_the_search_key_is_redacted_from_the_log(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "web search backend brave failed (unavailable): HTTP 403" in logged
     assert "search-key-0123456789abcdef" not in logged
+
+
+def test_a_failure_of_the_next_round_ends_the_stream_with_an_error_event(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, search: FakeUpstream, tmp_path: Path
+) -> None:
+    proxy = searching_proxy(start_proxy, tmp_path, search)
+    upstream.queue(streamed_call("call_s1", "proxy news"), Reply(status=400, json={"error": {"message": "bad turn"}}))
+    response = httpx.post(f"{proxy.url}/v1/messages", json={**REQUEST, "stream": True}, timeout=20)
+    decoder = SSEDecoder()
+    events = [orjson.loads(event.data) for event in decoder.feed(response.content) + decoder.close()]
+    kinds = [event["type"] for event in events]
+    assert kinds[0] == "message_start" and kinds[-1] == "error" and "message_stop" not in kinds
+    assert events[-1]["error"]["type"] == "invalid_request_error" and "bad turn" in events[-1]["error"]["message"]
+    results = [
+        e
+        for e in events
+        if e["type"] == "content_block_start" and e["content_block"]["type"] == "web_search_tool_result"
+    ]
+    assert len(results) == 1 and len(search.requests) == 1
+
+
+def test_requests_without_the_search_tool_take_the_usual_path(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, search: FakeUpstream, tmp_path: Path
+) -> None:
+    proxy = searching_proxy(start_proxy, tmp_path, search)
+    upstream.script = lambda request: Reply(json=completion("plain"))
+    read_only = {**REQUEST, "tools": [{"name": "Read", "input_schema": {"type": "object"}}]}
+    message = sdk_client(proxy.url, timeout=20).messages.create(**read_only).model_dump()
+    assert [block["type"] for block in message["content"]] == ["text"]
+    assert message["usage"].get("server_tool_use") is None
+    assert [t["function"]["name"] for t in upstream.last.json["tools"]] == ["Read"] and len(upstream.requests) == 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable
 from typing import Final
 
@@ -44,6 +45,8 @@ from provider_proxy.services.dispatch import Answered, Dispatcher
 from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome, UpstreamStream
 from provider_proxy.services.web_search.backends import SearchBackend, SearchFailed
+
+logger = logging.getLogger(__name__)
 
 # Translates a request for one target: the handler's (body checks, window fitting, notes in the log).
 Preparer = Callable[[MessagesRequest], Callable[[Route], tuple[Prepared, bytes]]]
@@ -220,7 +223,13 @@ class SearchStream:
         self._upstream.close()
         request = continued(self._request, self.events.content, self.events.rounds.search_offered)
         prepare = self._prepare(history_for_upstream(request))
-        opened = await self._search.dispatcher.open_stream(self.target, prepare, self._outcome)
+        try:
+            opened = await self._search.dispatcher.open_stream(self.target, prepare, self._outcome)
+        except ProxyError as error:
+            # The results already found still reach the client, then the error ends the stream.
+            logger.warning("%s next round failed: %s %s", self._label, error.error_type, error.message)
+            self._finished = True
+            return events + self.fail(error)
         self._upstream, self._pipeline = opened.answer, self._pipeline_for(opened)
         self.events.begin_round()
         return events + self.events.feed(self._pipeline.start())
