@@ -19,7 +19,6 @@ from provider_proxy.conversion.server_tools import (
     continued,
     decode_snippet,
     encode_snippet,
-    has_server_blocks,
     history_for_upstream,
     offer_web_search,
     result_block,
@@ -207,9 +206,8 @@ def test_history_with_searches_becomes_text_when_no_function_is_offered() -> Non
     assert 'Web search for "beta" failed' in texts[2]
 
 
-def test_server_blocks_decode_and_are_noticed_in_the_raw_body() -> None:
+def test_server_blocks_decode_as_typed_blocks() -> None:
     raw = msgspec.json.encode({"model": "m", "max_tokens": 1, "messages": history(), "tools": [SEARCH]})
-    assert has_server_blocks(raw) and not has_server_blocks(b'{"messages": [{"type": "tool_use"}]}')
     decoded = msgspec.json.decode(raw, type=MessagesRequest)
     blocks = decoded.messages[1].content
     assert isinstance(blocks[1], ServerToolUseBlock) and isinstance(blocks[3], WebSearchToolResultBlock)

@@ -20,7 +20,6 @@ from provider_proxy.config.provider import Route
 from provider_proxy.conversion.request import Translation
 from provider_proxy.conversion.server_tools import (
     SearchSpec,
-    has_server_blocks,
     history_for_upstream,
     offer_web_search,
     search_spec,
@@ -28,7 +27,7 @@ from provider_proxy.conversion.server_tools import (
 )
 from provider_proxy.conversion.upstream_api import Prepared, stream_pipeline_for, to_message, translate
 from provider_proxy.errors import ProxyError
-from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest, Tool
 from provider_proxy.models.anthropic_output import Message
 from provider_proxy.services.context_window import fit_window
 from provider_proxy.services.routing import RequestTraits, is_subagent
@@ -57,10 +56,11 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     _note_target(record, route)
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
-    search = (
-        _search_offer(anthropic_request, state) if state.web_search is not None and anthropic_request.tools else None
-    )
-    if search is None and has_server_blocks(raw):
+    # Server-tool blocks in the history matter only to requests that offer the server tool (a loop over
+    # the few tools, not a scan of the body).
+    web_tool = web_search_tool(anthropic_request) if anthropic_request.tools else None
+    search = _search_offer(anthropic_request, web_tool) if web_tool is not None and state.web_search else None
+    if web_tool is not None and search is None:
         anthropic_request = history_for_upstream(anthropic_request)
 
     def prepare_for(body: MessagesRequest) -> Callable[[Route], tuple[Prepared, bytes]]:
@@ -117,14 +117,11 @@ def _answer(message: Message, record: RequestRecord) -> Response:
     return Response(orjson.dumps(message), media_type=JSON)
 
 
-def _search_offer(request: MessagesRequest, state: ProxyState) -> tuple[MessagesRequest, SearchSpec] | None:
+def _search_offer(request: MessagesRequest, tool: Tool) -> tuple[MessagesRequest, SearchSpec] | None:
     """The request with the proxy's search function in place of the web search server tool, and what
-    the tool allows; None when the request has no such tool (or a client tool took its name)."""
-    tool = web_search_tool(request)
-    offered = offer_web_search(request, tool) if tool is not None else None
-    if tool is None or offered is None:
-        return None
-    return offered, search_spec(tool)
+    the tool allows; None when a client tool has taken its name."""
+    offered = offer_web_search(request, tool)
+    return None if offered is None else (offered, search_spec(tool))
 
 
 async def _searching(
@@ -198,7 +195,7 @@ async def count_tokens(request: Request, state: ProxyState, record: RequestRecor
     raw = await read_body(request, state.config.settings.max_request_bytes)
     count_request, _ = decode_request(raw, CountTokensRequest)
     check_messages_request(count_request)
-    if has_server_blocks(raw):
+    if count_request.tools and web_search_tool(count_request) is not None:
         count_request = history_for_upstream(count_request)
     route = state.router.resolve(count_request.model)
     record.model, record.route = count_request.model, route.label

@@ -110,7 +110,7 @@ def server_tool_use_id() -> str:
     return f"srvtoolu_{random.getrandbits(96):024x}"
 
 
-def web_search_tool(request: MessagesRequest) -> Tool | None:
+def web_search_tool(request: MessagesRequest | CountTokensRequest) -> Tool | None:
     """The client's web search server tool, when it offers one."""
     for tool in request.tools or ():
         if tool.type and tool.type.startswith("web_search_"):
@@ -270,11 +270,6 @@ def add_usage(total: Usage, more: Usage) -> Usage:
         "cache_creation_input_tokens": total["cache_creation_input_tokens"] + more["cache_creation_input_tokens"],
         "cache_read_input_tokens": total["cache_read_input_tokens"] + more["cache_read_input_tokens"],
     }
-
-
-def has_server_blocks(raw: bytes) -> bool:
-    """Whether a request body may hold server-tool blocks (a substring test: cheap on every request)."""
-    return b'"server_tool_use"' in raw or b'"web_search_tool_result"' in raw
 
 
 def history_for_upstream(request: R) -> R:
