@@ -6,6 +6,7 @@ rebuilds the same message the non-streaming path returns)."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -388,3 +389,19 @@ def test_requests_without_the_search_tool_take_the_usual_path(
     assert [block["type"] for block in message["content"]] == ["text"]
     assert message["usage"].get("server_tool_use") is None
     assert [t["function"]["name"] for t in upstream.last.json["tools"]] == ["Read"] and len(upstream.requests) == 1
+
+
+def test_a_client_that_leaves_during_a_search_cancels_it(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, search: FakeUpstream, tmp_path: Path
+) -> None:
+    proxy = searching_proxy(start_proxy, tmp_path, search)
+    search.script = lambda request: Reply(json={}, delay=30.0)
+    upstream.script = search_then_answer
+    body = orjson.dumps({**REQUEST, "stream": True})
+    head = f"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", proxy.port)) as client:
+        client.sendall(head.encode() + body)
+        search.wait_for_requests(1)
+        assert len(search.requests) == 1  # the search is under way; now the client leaves
+    assert search.client_gone.wait(5), "the search went on after the client left"
+    assert len(upstream.requests) == 1
