@@ -18,6 +18,7 @@ import pytest
 
 from provider_proxy.conversion.server_tools import decode_snippet
 from provider_proxy.utils.sse import SSEDecoder
+from tests.support import responses_api as api
 from tests.support.fake_upstream import FakeUpstream, Recorded, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
 from tests.support.sdk import sdk_client
@@ -405,3 +406,41 @@ def test_a_client_that_leaves_during_a_search_cancels_it(
         assert len(search.requests) == 1  # the search is under way; now the client leaves
     assert search.client_gone.wait(5), "the search went on after the client left"
     assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_responses_api_provider_searches_the_same_way(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, search: FakeUpstream, tmp_path: Path, stream: bool
+) -> None:
+    search.script = answering("searxng")
+    path = search_config(tmp_path, "searxng", search)
+    path.write_text(
+        path.read_text() + f'\n[providers.oa]\nbase_url = "{upstream.url}"\napi_key = "sk-oa-0123456789"\n'
+        'api = "responses"\n\n[[routes]]\nmatch = "claude-*"\nprovider = "oa"\nmodel = "gpt-5"\n'
+    )
+    proxy = start_proxy(config_file=str(path))
+
+    def script(request: Recorded) -> Reply:
+        items = request.json["input"]
+        if items[-1]["type"] == "function_call_output":
+            final = api.response([api.message(FINAL)], usage_=api.usage(80, 12))
+        else:
+            call_item = api.function_call("call_r1", "web_search", json.dumps({"query": "proxy news"}))
+            final = api.response([api.message("Searching. "), call_item], usage_=api.usage(50, 9))
+        if request.json.get("stream"):
+            return Reply(stream=[api.sse(api.stream_events(final))])
+        return Reply(json=final)
+
+    upstream.script = script
+    client = sdk_client(proxy.url, timeout=20)
+    if stream:
+        with client.messages.stream(**REQUEST) as events:
+            message = events.get_final_message().model_dump()
+    else:
+        message = client.messages.create(**REQUEST).model_dump()
+    check_answer(message)
+    second = upstream.last.json
+    assert [tool["name"] for tool in second["tools"]] == ["web_search"]
+    call_item, output = second["input"][-2:]
+    assert call_item["type"] == "function_call" and call_item["call_id"].startswith("srvtoolu_")
+    assert output["call_id"] == call_item["call_id"] and PAGES[0].snippet in output["output"]
