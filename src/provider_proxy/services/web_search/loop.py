@@ -9,8 +9,9 @@ within the same deadline rules as any request (`services.dispatch`).
 For a stream, `SearchStream` stands in both for the upstream stream and for the event pipeline that
 `api.sse_response.EventStreamResponse` drives: it relays the current round's bytes, and at the end of a
 round runs the searches and opens the next round in a task. While that task runs, reads time out as
-usual (the client gets pings); when it is done, the next read returns a marker and the `feed` of that
-marker hands out the result blocks (and whatever the next round's first read made).
+usual (the client gets pings); when it is done, the next read returns a marker and the `feed` that
+follows hands out the result blocks and the next round's start (the response always feeds what it
+read before reading again).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ logger = logging.getLogger(__name__)
 
 # Translates a request for one target: the handler's (body checks, window fitting, notes in the log).
 Preparer = Callable[[MessagesRequest], Callable[[Route], tuple[Prepared, bytes]]]
-# What `SearchStream.read` returns when the task between two rounds is done.
-_RESUMED: Final = b"\n"
+# What `SearchStream.read` returns when the task between two rounds is done (the bytes do not matter:
+# a flag tells `feed` that they stand for the task's events).
+_RESUMED: Final = b":resumed\n"
 
 
 class WebSearch:
@@ -132,6 +134,7 @@ class SearchStream:
         self._pipeline = self._pipeline_for(opened)
         self._between: asyncio.Task[list[StreamEvent]] | None = None
         self._queued: list[StreamEvent] = []
+        self._resumed = False
         self._finished = False
         self._done = False
         self._has_content = False
@@ -173,7 +176,8 @@ class SearchStream:
         return self.events.feed(self._pipeline.start())
 
     def feed(self, raw: bytes) -> list[StreamEvent]:
-        if raw is _RESUMED:
+        if self._resumed:
+            self._resumed = False
             events, self._queued = self._queued, []
             self._done = self._finished
             return events
@@ -207,6 +211,7 @@ class SearchStream:
             return None
         self._between = None
         self._queued = between.result()
+        self._resumed = True
         return _RESUMED
 
     def close(self) -> None:
