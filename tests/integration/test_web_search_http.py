@@ -444,3 +444,38 @@ def test_a_responses_api_provider_searches_the_same_way(
     call_item, output = second["input"][-2:]
     assert call_item["type"] == "function_call" and call_item["call_id"].startswith("srvtoolu_")
     assert output["call_id"] == call_item["call_id"] and PAGES[0].snippet in output["output"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_without_a_backend_an_openai_responses_provider_runs_its_own_search(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, tmp_path: Path, stream: bool
+) -> None:
+    path = tmp_path / "proxy.toml"
+    path.write_text(
+        f'[providers.oa]\nbase_url = "{upstream.url}"\napi_key = "sk-oa-0123456789"\nkind = "openai"\n'
+        'api = "responses"\n\n[[routes]]\nmatch = "claude-*"\nprovider = "oa"\nmodel = "gpt-5"\n'
+    )
+    proxy = start_proxy(config_file=str(path))
+    searched = api.web_search_call("ws_1", "proxy news", [page.url for page in PAGES])
+    final = api.response([searched, api.message(FINAL)], usage_=api.usage(130, 21))
+    events = api.stream_events(final, lambda text: [text[i : i + 4] for i in range(0, len(text), 4)])
+    api.validate_response(final)
+    api.validate_events(events)
+    upstream.script = lambda request: (
+        Reply(stream=[api.sse(events)]) if request.json.get("stream") else Reply(json=final)
+    )
+    client = sdk_client(proxy.url, timeout=20)
+    limited = {**REQUEST, "tools": [{**SEARCH_TOOL, "allowed_domains": ["example.org"]}]}
+    if stream:
+        with client.messages.stream(**limited) as answer:
+            message = answer.get_final_message().model_dump()
+    else:
+        message = client.messages.create(**limited).model_dump()
+    assert [block["type"] for block in message["content"]] == ["server_tool_use", "web_search_tool_result", "text"]
+    use, result = message["content"][:2]
+    assert use["id"] == "srvtoolu_ws_1" and use["input"] == {"query": "proxy news"}
+    assert [r["url"] for r in result["content"]] == [page.url for page in PAGES]
+    assert message["usage"]["server_tool_use"]["web_search_requests"] == 1 and message["stop_reason"] == "end_turn"
+    sent = upstream.last.json
+    assert sent["tools"] == [{"type": "web_search", "filters": {"allowed_domains": ["example.org"]}}]
+    assert "web_search_call.action.sources" in sent["include"] and len(upstream.requests) == 1

@@ -211,3 +211,18 @@ def test_server_blocks_decode_as_typed_blocks() -> None:
     decoded = msgspec.json.decode(raw, type=MessagesRequest)
     blocks = decoded.messages[1].content
     assert isinstance(blocks[1], ServerToolUseBlock) and isinstance(blocks[3], WebSearchToolResultBlock)
+
+
+def test_openai_responses_targets_get_the_hosted_search_others_leave_the_tool_out() -> None:
+    base = request(
+        tools=[{**SEARCH, "blocked_domains": ["x.org"]}, READ], tool_choice={"type": "tool", "name": "web_search"}
+    )
+    native = to_responses(base, route_for({"kind": "openai", "model": "gpt-5"}))
+    assert native.body["tools"][0] == {"type": "web_search"}
+    assert native.body["include"] == ["web_search_call.action.sources", "reasoning.encrypted_content"]
+    assert native.body["tool_choice"] == "auto"
+    assert any("blocked_domains" in note for note in native.notes)
+    azure = to_responses(base, route_for({"kind": "azure", "model": "gpt-5"}))
+    assert [tool["type"] for tool in azure.body["tools"]] == ["function"]
+    chat = to_openai(base, route_for({"kind": "openai", "model": "gpt-5"}))
+    assert [tool["function"]["name"] for tool in chat.body["tools"]] == ["Read"]

@@ -63,6 +63,9 @@ class ProviderProfile:
     # (`<tool_call>{...}</tool_call>`, `<function=NAME>...</function>`, a bare JSON call): when the
     # request offered tools, such text becomes tool_use blocks (`conversion.text_tools`).
     text_tool_calls: bool = False
+    # Through the Responses API (`api = "responses"`) the provider runs Anthropic's web search itself:
+    # the server tool becomes its hosted `web_search` tool (used when no search backend is configured).
+    native_web_search: bool = False
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def accepts_reasoning(self, facts: ModelFacts) -> bool:
@@ -93,14 +96,17 @@ class ProviderProfile:
 # Flags a provider in the config file may override one by one (`[providers.x.profile]`).
 OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile)) - {"kind", "extra_headers"}
 
-_OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
+_OPENAI = ProviderProfile(
+    kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4, native_web_search=True
+)
 _LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True, text_tool_calls=True)
 
 PROFILES: dict[str, ProviderProfile] = {
     "generic": ProviderProfile(kind="generic", openai_rules_by_model_name=True),
     "openai": _OPENAI,
     # Azure OpenAI serves the same models; only the key travels in an `api-key` header.
-    "azure": replace(_OPENAI, kind="azure", auth_header="api-key"),
+    # Azure's hosted web search is not the same service: off unless a provider's profile turns it on.
+    "azure": replace(_OPENAI, kind="azure", auth_header="api-key", native_web_search=False),
     "openrouter": ProviderProfile(
         kind="openrouter",
         reasoning_style="openrouter",
