@@ -60,7 +60,7 @@ def test_claude_code_web_search_runs_on_the_configured_backend_and_shows_its_res
             return text_reply(f"According to the search: {PAGES[0].title} at {PAGES[0].url}")
         if "WebSearch" in names(request):
             return tool_reply(("call_ws", "WebSearch", {"query": "proxy news"}))
-        if not result:  # WebSearch is a deferred tool: its schema is loaded first
+        if "ToolSearch" in names(request) and not result:  # WebSearch is deferred: its schema is loaded first
             return tool_reply(("call_ts", "ToolSearch", {"query": "select:WebSearch"}))
         return text_reply(f"no search happened: {result[:300]}")
 
