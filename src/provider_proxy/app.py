@@ -52,6 +52,8 @@ from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.report import Pricing
+from provider_proxy.services.web_search.backends import SearchBackend
+from provider_proxy.services.web_search.loop import WebSearch
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -104,23 +106,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ProxyError(error_type, message, status=exc.status_code), RequestRecord().request_id)
 
 
+def _web_search(config: ProxyConfig, dispatcher: Dispatcher) -> WebSearch | None:
+    """The proxy's own web search, when `[server_tools.web_search]` names a backend."""
+    if config.web_search is None:
+        return None
+    return WebSearch(SearchBackend(config.web_search, config.secrets), dispatcher, config.secrets)
+
+
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyApp:
     config = config or build_config(settings)
     upstream = UpstreamClient(settings, config.secrets)
     recorder = Recorder.from_settings(settings, config.model_names)
     metrics = recorder.metrics
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    dispatcher = Dispatcher(upstream, settings)
     state = ProxyState(
         config=config,
         router=Router(config),
         upstream=upstream,
-        dispatcher=Dispatcher(upstream, settings),
+        dispatcher=dispatcher,
         recorder=recorder,
         tokens=TokenCounter(),
         keys=KeyRing(config),
         limiter=Limiter(metrics, redis_url, fail_closed=settings.limits_fail_closed),
         gate=Gate(settings.max_concurrent_requests, settings.max_queued_requests, settings.queue_timeout, metrics),
         pricing=Pricing.from_config(config),
+        web_search=_web_search(config, dispatcher),
     )
 
     # With Redis, a breaker opened in one replica opens in all of them.
@@ -141,6 +152,8 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyAp
                 await shared_breakers.close()
             await state.keys.close()
             await state.upstream.close()
+            if state.web_search is not None:
+                await state.web_search.close()
             await state.limiter.close()
             # After the server has finished its requests: drain the usage queue into the store.
             await state.recorder.close()

@@ -24,9 +24,22 @@ TRANSLATED_FIELDS = frozenset(
 # Known and deliberately not sent upstream: no OpenAI-compatible equivalent.
 DROPPED_FIELDS = frozenset({"container", "mcp_servers", "service_tier", "speed", "diagnostics"})
 ACCOUNTED_FIELDS = TRANSLATED_FIELDS | DROPPED_FIELDS
-# Tool fields: translated (name, description, input_schema), used (defer_loading, type) or dropped.
+# Tool fields: translated (name, description, input_schema), used (defer_loading, type; max_uses and the
+# domain lists of the web search server tool) or dropped.
 TOOL_FIELDS = frozenset(
-    {"name", "description", "input_schema", "type", "defer_loading", "cache_control", "strict", "eager_input_streaming"}
+    {
+        "name",
+        "description",
+        "input_schema",
+        "type",
+        "defer_loading",
+        "cache_control",
+        "strict",
+        "eager_input_streaming",
+        "max_uses",
+        "allowed_domains",
+        "blocked_domains",
+    }
 )
 THINKING_FIELDS = frozenset({"type", "budget_tokens", "display"})
 OUTPUT_CONFIG_FIELDS = frozenset({"effort", "format"})

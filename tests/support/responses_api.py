@@ -52,6 +52,17 @@ def reasoning(summary: Iterable[str], encrypted: str | None = "gAAAA-enc", item_
     return item
 
 
+def web_search_call(item_id: str, query: str, urls: Iterable[str]) -> Item:
+    """A search the provider ran (its hosted `web_search` tool), sources included."""
+    sources = [{"type": "url", "url": url} for url in urls]
+    return {
+        "type": "web_search_call",
+        "id": item_id,
+        "status": "completed",
+        "action": {"type": "search", "query": query, "sources": sources},
+    }
+
+
 def usage(input_tokens: int = 11, output_tokens: int = 7, cached: int = 0, reasoning_tokens: int = 0) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
@@ -95,6 +106,8 @@ def _added(item: Item) -> Item:
             return {**item, "status": "in_progress", "arguments": ""}
         case "reasoning":
             return {"type": "reasoning", "id": item["id"], "summary": []}
+        case "web_search_call":
+            return {**item, "status": "in_progress", "action": {"type": "search", "query": item["action"]["query"]}}
         case _:
             return item
 
@@ -132,6 +145,9 @@ def _item_events(index: int, item: Item, split: Split) -> list[dict[str, Any]]:
                 events.append({"type": "response.reasoning_summary_text.delta", **at, "delta": piece})
             events.append({"type": "response.reasoning_summary_text.done", **at, "text": part["text"]})
             events.append({"type": "response.reasoning_summary_part.done", **at, "part": part})
+    elif item["type"] == "web_search_call":
+        for stage in ("in_progress", "searching", "completed"):
+            events.append({"type": f"response.web_search_call.{stage}", **where})
     events.append({"type": "response.output_item.done", "output_index": index, "item": item})
     return events
 

@@ -61,7 +61,10 @@ def test_reasoning_is_replayed_in_place_without_ids_and_others_thinking_is_left_
         "summary": [{"type": "summary_text", "text": "Read the file first."}],
         "encrypted_content": "gAAAA-prev-turn",
     }
-    assert body["store"] is False and body["include"] == ["reasoning.encrypted_content"]
+    assert body["store"] is False and body["include"] == [
+        "web_search_call.action.sources",
+        "reasoning.encrypted_content",
+    ]
 
 
 def test_cleared_thinking_turns_are_not_replayed() -> None:

@@ -21,6 +21,7 @@ from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.report import Pricing
+from provider_proxy.services.web_search.loop import WebSearch
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class ProxyState:
     gate: Gate
     pricing: Pricing
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    # Anthropic's web search run by the proxy (`[server_tools.web_search]`); None: the tool is left out.
+    web_search: WebSearch | None = None
 
 
 class Answer(Protocol):

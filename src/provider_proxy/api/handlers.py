@@ -4,6 +4,8 @@ in the request's record as it learns; failures are raised and rendered once, by 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Final
 
 import orjson
@@ -18,9 +20,16 @@ from provider_proxy.api.sse_response import EventStreamResponse
 from provider_proxy.config.provider import Route
 from provider_proxy.conversion.apis import upstream_api
 from provider_proxy.conversion.chat_api import ChatCall
-from provider_proxy.conversion.upstream_api import ClientRequest, Prepared
+from provider_proxy.conversion.server_tools import (
+    SearchSpec,
+    history_for_upstream,
+    offer_web_search,
+    search_spec,
+    web_search_tool,
+)
+from provider_proxy.conversion.upstream_api import ClientRequest, Prepared, Reply
 from provider_proxy.errors import ProxyError
-from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest
+from provider_proxy.models.anthropic import CountTokensRequest, MessagesRequest, Tool
 from provider_proxy.services.context_window import fit_window
 from provider_proxy.services.provider_count import provider_count
 from provider_proxy.services.routing import RequestTraits, is_subagent
@@ -48,7 +57,34 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     if dropped:
         logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
 
+    # Server-tool blocks in the history matter only to requests that offer the server tool (a loop over
+    # the few tools, not a scan of the body).
+    web_tool = web_search_tool(anthropic_request) if anthropic_request.tools else None
+    search = _search_offer(anthropic_request, web_tool) if web_tool is not None and state.web_search else None
+    if web_tool is not None and search is None:
+        anthropic_request = history_for_upstream(anthropic_request)
     client_request = ClientRequest(anthropic_request, raw, header(request, b"anthropic-beta"))
+    outcome = Outcome()
+    if search is not None:
+        return await _searching(search, client_request, route, outcome, record, state)
+    prepare = _preparer(client_request, record, state)
+    try:
+        if anthropic_request.stream:
+            opened = await state.dispatcher.open_stream(route, prepare, outcome)
+        else:
+            answered = await state.dispatcher.complete(route, prepare, outcome)
+    finally:
+        record.retries, record.attempts = outcome.retries, outcome.summary() or None
+    if anthropic_request.stream:
+        _note_target(record, opened.target)
+        relay = upstream_api(opened.target.provider).relay(opened.prepared, state.config.secrets, record.request_id)
+        return EventStreamResponse(relay, opened.answer, record, state.config.settings)
+    _note_target(record, answered.target)
+    return _answer(answered.answer, record)
+
+
+def _preparer(client_request: ClientRequest, record: RequestRecord, state: ProxyState) -> Callable[[Route], Prepared]:
+    """Prepares the request for one target (each target of a route in turn, fallbacks included)."""
 
     def prepare(target: Route) -> Prepared:
         with client_json:
@@ -63,23 +99,58 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
             logger.debug("%s upstream request to %s: %s", record.request_id, target.label, prepared.body.decode())
         return prepared
 
-    outcome = Outcome()
-    try:
-        if anthropic_request.stream:
-            opened = await state.dispatcher.open_stream(route, prepare, outcome)
-        else:
-            answered = await state.dispatcher.complete(route, prepare, outcome)
-    finally:
-        record.retries, record.attempts = outcome.retries, outcome.summary() or None
-    if anthropic_request.stream:
-        _note_target(record, opened.target)
-        relay = upstream_api(opened.target.provider).relay(opened.prepared, state.config.secrets, record.request_id)
-        return EventStreamResponse(relay, opened.answer, record, state.config.settings)
-    _note_target(record, answered.target)
-    reply = answered.answer
+    return prepare
+
+
+def _answer(reply: Reply, record: RequestRecord) -> Response:
     record.note_usage(reply.usage)
     record.stop_reason = reply.stop_reason
     return Response(reply.body, media_type=JSON)
+
+
+def _search_offer(request: MessagesRequest, tool: Tool) -> tuple[MessagesRequest, SearchSpec] | None:
+    """The request with the proxy's search function in place of the web search server tool, and what
+    the tool allows; None when a client tool has taken its name."""
+    offered = offer_web_search(request, tool)
+    return None if offered is None else (offered, search_spec(tool))
+
+
+async def _searching(
+    search: tuple[MessagesRequest, SearchSpec],
+    client_request: ClientRequest,
+    route: Route,
+    outcome: Outcome,
+    record: RequestRecord,
+    state: ProxyState,
+) -> Answer:
+    """The answer with the proxy running the model's web searches (`services.web_search`). Each round
+    prepares its own request; the raw body stays the client's (an Anthropic-API target passes the
+    server tool through, and its provider searches itself)."""
+    web_search = state.web_search
+    assert web_search is not None
+    request, spec = search
+
+    def prepare_for(body: MessagesRequest) -> Callable[[Route], Prepared]:
+        return _preparer(replace(client_request, typed=body), record, state)
+
+    logger.info(
+        "%s web search by the proxy (%s, max_uses %d)",
+        record.request_id,
+        web_search.backend.config.backend,
+        spec.max_uses,
+    )
+    try:
+        if request.stream:
+            stream = await web_search.open_stream(request, spec, route, prepare_for, outcome, record.request_id)
+        else:
+            reply, target = await web_search.complete(request, spec, route, prepare_for, outcome)
+    finally:
+        record.retries, record.attempts = outcome.retries, outcome.summary() or None
+    if request.stream:
+        _note_target(record, stream.target)
+        return EventStreamResponse(stream, stream, record, state.config.settings)
+    _note_target(record, target)
+    return _answer(reply, record)
 
 
 def _check_allowed(record: RequestRecord, route: Route, state: ProxyState) -> None:
@@ -121,6 +192,8 @@ async def count_tokens(request: Request, state: ProxyState, record: RequestRecor
     raw = await read_body(request, state.config.settings.max_request_bytes)
     count_request, _ = decode_request(raw, CountTokensRequest)
     check_messages_request(count_request)
+    if count_request.tools and web_search_tool(count_request) is not None:
+        count_request = history_for_upstream(count_request)
     route = state.router.resolve(count_request.model)
     record.model, record.route = count_request.model, route.label
     count = None

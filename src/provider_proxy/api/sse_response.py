@@ -29,7 +29,7 @@ from provider_proxy.config.settings import Settings
 from provider_proxy.conversion.upstream_api import StreamRelay
 from provider_proxy.errors import ProxyError, UpstreamError, internal_error
 from provider_proxy.models.anthropic_output import PingEvent
-from provider_proxy.services.upstream import UpstreamStream
+from provider_proxy.services.upstream import ByteStream
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.utils.sse import encode_all
 
@@ -51,9 +51,7 @@ class EventStreamResponse:
 
     status_code = 200
 
-    def __init__(
-        self, pipeline: StreamRelay, upstream: UpstreamStream, record: RequestRecord, settings: Settings
-    ) -> None:
+    def __init__(self, pipeline: StreamRelay, upstream: ByteStream, record: RequestRecord, settings: Settings) -> None:
         self._pipeline = pipeline
         self._upstream = upstream
         self._record = record

@@ -39,6 +39,7 @@ from pydantic import (
 
 from provider_proxy.config.keys import KeyEntry, KeySet, build_keys
 from provider_proxy.config.provider import Provider
+from provider_proxy.config.server_tools import ServerToolsEntry, WebSearchConfig, build_web_search
 from provider_proxy.config.settings import ConfigError, Settings
 from provider_proxy.config.urls import base_url_problem
 from provider_proxy.providers.model_facts import ModelFacts, Prices, model_facts
@@ -181,6 +182,8 @@ class ConfigFile(_Strict):
     prices: dict[str, PriceEntry] = Field(default_factory=dict)
     # Named client keys (`config.keys`); more in the keys file `provider-proxy keys` manages.
     keys: dict[str, KeyEntry] = Field(default_factory=dict)
+    # Server tools the proxy runs itself (`config.server_tools`).
+    server_tools: ServerToolsEntry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,8 @@ class ProxyConfig:
     # The `[keys]` tables of the config file, and every key in force when the configuration was built.
     key_entries: dict[str, KeyEntry] = field(default_factory=dict)
     keys: KeySet = field(default_factory=KeySet)
+    # The search backend for Anthropic's web search server tool; None: the tool is left out.
+    web_search: WebSearchConfig | None = None
 
     def reload_keys(self) -> KeySet:
         """The keys in force now: the keys file may have changed since start-up."""
@@ -232,6 +237,8 @@ class ProxyConfig:
         keys = [p.api_key for p in self.providers.values() if p.api_key]
         if self.settings.proxy_api_key:
             keys.append(self.settings.proxy_api_key.get_secret_value())
+        if self.web_search is not None and self.web_search.api_key:
+            keys.append(self.web_search.api_key)
         return tuple(k for k in keys if len(k) >= 4)
 
 
@@ -376,6 +383,7 @@ def build_config(settings: Settings) -> ProxyConfig:
         fallbacks=file.fallbacks,
         key_entries=file.keys,
         keys=build_keys(settings, file.keys),
+        web_search=build_web_search(file.server_tools),
     )
 
 

@@ -34,11 +34,12 @@ from provider_proxy.conversion.request import (
 from provider_proxy.conversion.responses_input import InputOptions, convert_input
 from provider_proxy.conversion.tools import ToolNames
 from provider_proxy.errors import TargetUnfit
-from provider_proxy.models.anthropic import MessagesRequest, ToolChoice
-from provider_proxy.models.openai_responses_request import FunctionTool, Reasoning, ResponsesRequest
+from provider_proxy.models.anthropic import MessagesRequest, Tool, ToolChoice
+from provider_proxy.models.openai_responses_request import FunctionTool, Reasoning, ResponsesRequest, WebSearchTool
 from provider_proxy.models.openai_responses_request import ToolChoice as UpstreamToolChoice
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+SEARCH_SOURCES = "web_search_call.action.sources"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +102,16 @@ def _add_tools(
         return
     profile = route.provider.profile
     loaded = loaded_tool_names(request.messages) if any(t.defer_loading for t in request.tools) else set()
-    tools: list[FunctionTool] = []
+    tools: list[FunctionTool | WebSearchTool] = []
+    native: set[str] = set()
     for tool in request.tools:
         if not tool.is_client_tool:
-            notes.append(f"left out server tool {tool.name!r} ({tool.type}): no upstream equivalent")
+            hosted = _hosted_search(tool, profile.native_web_search, body, notes)
+            if hosted is None:
+                notes.append(f"left out server tool {tool.name!r} ({tool.type}): no upstream equivalent")
+            else:
+                tools.append(hosted)
+                native.add(tool.name)
             continue
         if tool.defer_loading and tool.name not in loaded:
             continue
@@ -121,7 +128,7 @@ def _add_tools(
         tools.append(function)
     if not tools:
         return
-    if route.facts.tool_calling is False:
+    if route.facts.tool_calling is False and not native:
         raise TargetUnfit(
             "invalid_request_error",
             f"{route.label} cannot call tools, and this request offers {len(tools)}: route requests with tools "
@@ -130,7 +137,7 @@ def _add_tools(
             status=400,
         )
     body["tools"] = tools
-    offered = {tool["name"] for tool in tools}
+    offered = {tool["name"] for tool in tools if tool["type"] == "function"}
     server_tools = {tool.name for tool in request.tools if not tool.is_client_tool}
     choice = _tool_choice(request.tool_choice, names, offered, server_tools, notes)
     if choice is not None:
@@ -138,6 +145,20 @@ def _add_tools(
     tool_choice = request.tool_choice
     if tool_choice and tool_choice.disable_parallel_tool_use and not profile.rejects_parallel_tool_calls(route.facts):
         body["parallel_tool_calls"] = False
+
+
+def _hosted_search(tool: Tool, native: bool, body: ResponsesRequest, notes: list[str]) -> WebSearchTool | None:
+    """The provider's own web search for Anthropic's web search server tool, where it has one; its
+    sources are asked for (they become the `web_search_result`s the client sees)."""
+    if not native or not (tool.type or "").startswith("web_search_"):
+        return None
+    hosted: WebSearchTool = {"type": "web_search"}
+    if tool.blocked_domains:
+        notes.append("web search: the provider's search takes no blocked_domains; they are left out")
+    if tool.allowed_domains:
+        hosted["filters"] = {"allowed_domains": list(tool.allowed_domains)}
+    body["include"] = [*body.get("include", []), SEARCH_SOURCES]
+    return hosted
 
 
 def _tool_choice(
@@ -152,7 +173,7 @@ def _tool_choice(
             if not choice.name:
                 return None
             if choice.name in server_tools:
-                notes.append(f"tool_choice named server tool {choice.name!r}, which is left out: sent auto")
+                notes.append(f"tool_choice named server tool {choice.name!r}, which cannot be forced: sent auto")
                 return "auto"
             name = names.upstream(choice.name)
             return {"type": "function", "name": name} if name in offered else "required"
@@ -171,7 +192,7 @@ def _add_reasoning(body: ResponsesRequest, request: MessagesRequest, route: Rout
     thinks = facts.thinking if facts.thinking is not None else facts.reasoning
     if thinks is False or (thinks is None and not asked):
         return
-    body["include"] = [ENCRYPTED_REASONING]
+    body["include"] = [*body.get("include", []), ENCRYPTED_REASONING]
     if not asked or facts.reasoning is False:
         return
     reasoning: Reasoning = {"summary": "auto"}

@@ -7,6 +7,9 @@
 - `message` items -> one `text` block each (`output_text` and `refusal` parts joined).
 - `function_call` items -> `tool_use` blocks (`call_id` as the id, arguments parsed and repaired as
   for Chat Completions, long tool names mapped back).
+- `web_search_call` items (the provider's own search, `native_web_search`) -> a `server_tool_use`
+  block with the query and a `web_search_tool_result` block listing the sources, as Anthropic answers
+  its web search; `usage.server_tool_use.web_search_requests` counts them.
 - status and `incomplete_details.reason` -> stop_reason (one table); `failed`/`cancelled` and error
   objects -> an `UpstreamError` typed by the error's code.
 - usage: `input_tokens` counts cached tokens, Anthropic's does not: cached tokens move to
@@ -18,6 +21,7 @@ produce the same message.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import msgspec
@@ -29,6 +33,7 @@ from provider_proxy.conversion.response import (
     unique_call_id,
 )
 from provider_proxy.conversion.responses_request import ResponsesTranslation
+from provider_proxy.conversion.server_tools import SEARCH_TOOL, SearchHit, result_block, server_tool_use_id
 from provider_proxy.conversion.signatures import thinking_signature
 from provider_proxy.conversion.upstream_api import as_utf8
 from provider_proxy.errors import UpstreamError
@@ -45,6 +50,8 @@ from provider_proxy.models.openai_responses import OutputItem, Response, Respons
 from provider_proxy.models.openai_responses import Usage as UpstreamUsage
 from provider_proxy.utils.logging import redact
 
+# What a `srvtoolu_` id may not contain (Claude Code checks `^[\w-]{1,128}$`).
+_ID_UNSAFE: Final = re.compile(r"[^\w-]")
 # incomplete_details.reason -> stop_reason; anything else that cut the answer short ends the turn.
 INCOMPLETE_REASONS: Final[dict[str | None, StopReason]] = {
     "max_output_tokens": "max_tokens",
@@ -195,7 +202,29 @@ def content_blocks(response: Response, translation: ResponsesTranslation) -> tup
                 blocks.append({"type": "text", "text": text})
         elif item.type == "function_call":
             blocks.append(tool_use_block(item, translation, seen))
+        elif item.type == "web_search_call":
+            blocks += hosted_search_blocks(item)
     return blocks, refused
+
+
+def hosted_search_blocks(item: OutputItem) -> list[ContentBlock]:
+    """A search the provider ran, as Anthropic shows one; other actions (opening a page) show nothing."""
+    action = item.action
+    if action is None or action.type != "search":
+        return []
+    query = action.query or next(iter(action.queries or ()), "")
+    use_id = f"srvtoolu_{_ID_UNSAFE.sub('_', item.id)[:100]}" if item.id else server_tool_use_id()
+    hits = [SearchHit(source.url, source.url) for source in action.sources or () if source.url]
+    return [
+        {"type": "server_tool_use", "id": use_id, "name": SEARCH_TOOL, "input": {"query": query}},
+        result_block(use_id, hits),
+    ]
+
+
+def with_searches(usage: Usage, blocks: list[ContentBlock]) -> Usage:
+    """The usage, with the searches the provider ran counted as Anthropic counts its own."""
+    searches = sum(1 for block in blocks if block["type"] == "server_tool_use")
+    return {**usage, "server_tool_use": {"web_search_requests": searches}} if searches else usage
 
 
 def to_anthropic(
@@ -211,5 +240,5 @@ def to_anthropic(
         "content": blocks,
         "stop_reason": response_stop_reason(response, has_tools, refused),
         "stop_sequence": None,
-        "usage": usage_fields(response.usage, estimated_input, estimate_output_tokens(blocks)),
+        "usage": with_searches(usage_fields(response.usage, estimated_input, estimate_output_tokens(blocks)), blocks),
     }

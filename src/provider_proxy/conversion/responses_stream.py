@@ -12,6 +12,8 @@ block is open at a time:
 - message: `response.output_text.delta` and `response.refusal.delta` -> `text_delta`s.
 - function_call: opened at `output_item.added` (the call id and name come first), then
   `response.function_call_arguments.delta` -> `input_json_delta`s, kept a parseable JSON prefix.
+- web_search_call (the provider's own search): at its `done`, a `server_tool_use` block and a
+  `web_search_tool_result` block, each whole (start and stop), as Anthropic streams its searches.
 An item whose deltas never came (a server that sends whole items) is sent whole at its `done`.
 `response.completed` and `response.incomplete` end the message (stop reason and usage from the final
 response); `response.failed` and `error` events raise `UpstreamError`, which the pipeline turns into
@@ -35,6 +37,7 @@ from provider_proxy.conversion.response import message_id, unique_call_id
 from provider_proxy.conversion.responses_request import ResponsesTranslation
 from provider_proxy.conversion.responses_response import (
     failure,
+    hosted_search_blocks,
     message_text,
     reasoning_text,
     response_failure,
@@ -105,6 +108,7 @@ class ResponsesStreamTranslator:
         self._finished: set[int] = set()
         self._ids: set[str] = set()
         self._tool_calls = 0
+        self._searches = 0
         self._refused = False
         self._output_chars = 0
         self._events: list[StreamEvent] = []
@@ -343,15 +347,29 @@ class ResponsesStreamTranslator:
                     self._arguments(index, raw if isinstance(raw, str) else msgspec.json.encode(raw).decode())
                 if open_here:
                     self._close()
+            case "web_search_call":
+                self._searched(item)
             case _:
                 pass
         self._finished.add(index)
+
+    def _searched(self, item: OutputItem) -> None:
+        """A search the provider ran: its blocks, whole, as Anthropic streams them."""
+        for block in hosted_search_blocks(item):
+            self._close()
+            self._emit({"type": "content_block_start", "index": self._next_index, "content_block": block})
+            self._emit({"type": "content_block_stop", "index": self._next_index})
+            self._next_index += 1
+            self._searches += block["type"] == "server_tool_use"
+            self.has_content = True
 
     def _complete(self, response: Response | None) -> None:
         self._close()
         final = response or Response(status="completed")
         estimate = math.ceil(self._output_chars / _CHARS_PER_TOKEN)
         self.usage = usage_fields(final.usage, self._input_tokens, estimate)
+        if self._searches:
+            self.usage = {**self.usage, "server_tool_use": {"web_search_requests": self._searches}}
         self.stop_reason = response_stop_reason(final, self._tool_calls > 0, self._refused)
         self._phase = Phase.DONE
         self._emit(

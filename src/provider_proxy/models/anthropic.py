@@ -91,6 +91,31 @@ class RedactedThinkingBlock(msgspec.Struct, tag="redacted_thinking", kw_only=Tru
     data: str = ""
 
 
+class ServerToolUseBlock(CacheControlled, tag="server_tool_use", kw_only=True):
+    """A server tool's call (web search) in an assistant turn, as Anthropic (or this proxy) answered it."""
+
+    id: str
+    name: str
+    input: Any = msgspec.field(default_factory=dict)
+
+
+class WebSearchResult(msgspec.Struct, tag="web_search_result", kw_only=True):
+    url: str
+    title: str = ""
+    # Opaque to clients; the proxy's own results carry the snippet here (`conversion.server_tools`).
+    encrypted_content: str = ""
+    page_age: str | None = None
+
+
+class WebSearchToolResultError(msgspec.Struct, tag="web_search_tool_result_error", kw_only=True):
+    error_code: str
+
+
+class WebSearchToolResultBlock(CacheControlled, tag="web_search_tool_result", kw_only=True):
+    tool_use_id: str
+    content: list[WebSearchResult] | WebSearchToolResultError = msgspec.field(default_factory=list)
+
+
 ContentBlock = (
     TextBlock
     | ImageBlock
@@ -100,11 +125,24 @@ ContentBlock = (
     | ThinkingBlock
     | RedactedThinkingBlock
     | SearchResultBlock
+    | ServerToolUseBlock
+    | WebSearchToolResultBlock
 )
 
 # The block types `ContentBlock` can decode; anything else is dropped before typed decoding.
 KNOWN_BLOCK_TYPES = frozenset(
-    {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking", "search_result"}
+    {
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "search_result",
+        "server_tool_use",
+        "web_search_tool_result",
+    }
 )
 KNOWN_TOOL_RESULT_PART_TYPES = frozenset({"text", "image", "document", "tool_reference", "search_result"})
 
@@ -123,6 +161,10 @@ class Tool(msgspec.Struct, kw_only=True):
     type: str | None = None
     defer_loading: bool = False
     cache_control: JSONObject | None = None
+    # Server tools only (web search): how often it may run in one answer, and which domains it may show.
+    max_uses: int | None = None
+    allowed_domains: list[str] | None = None
+    blocked_domains: list[str] | None = None
 
     @property
     def is_client_tool(self) -> bool:

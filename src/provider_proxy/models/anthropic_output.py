@@ -8,7 +8,7 @@ dicts that go straight to orjson (no conversion on the hot path). Unions are tag
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 # Anthropic's error types; the status each one is served with is in `errors.ERROR_STATUS`.
 ErrorType = Literal[
@@ -38,11 +38,17 @@ class ErrorBody(TypedDict):
     error: ErrorDetail
 
 
+class ServerToolUsage(TypedDict):
+    web_search_requests: int
+
+
 class Usage(TypedDict):
     input_tokens: int
     output_tokens: int
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
+    # Only in answers where the proxy ran server tools (web search) for the model.
+    server_tool_use: NotRequired[ServerToolUsage]
 
 
 class TextContent(TypedDict):
@@ -63,7 +69,38 @@ class ToolUseContent(TypedDict):
     input: dict[str, Any]
 
 
-ContentBlock = TextContent | ThinkingContent | ToolUseContent
+class ServerToolUseContent(TypedDict):
+    type: Literal["server_tool_use"]
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class WebSearchResultContent(TypedDict):
+    type: Literal["web_search_result"]
+    url: str
+    title: str
+    encrypted_content: str
+    page_age: str | None
+
+
+WebSearchErrorCode = Literal[
+    "invalid_tool_input", "unavailable", "max_uses_exceeded", "too_many_requests", "query_too_long"
+]
+
+
+class WebSearchErrorContent(TypedDict):
+    type: Literal["web_search_tool_result_error"]
+    error_code: WebSearchErrorCode
+
+
+class WebSearchToolResultContent(TypedDict):
+    type: Literal["web_search_tool_result"]
+    tool_use_id: str
+    content: list[WebSearchResultContent] | WebSearchErrorContent
+
+
+ContentBlock = TextContent | ThinkingContent | ToolUseContent | ServerToolUseContent | WebSearchToolResultContent
 
 
 class Message(TypedDict):

@@ -26,8 +26,25 @@ class SummaryPart(msgspec.Struct, kw_only=True):
     text: str = ""
 
 
+class SearchSource(msgspec.Struct, kw_only=True):
+    type: str = "url"
+    url: str = ""
+
+
+class SearchAction(msgspec.Struct, kw_only=True):
+    """What a `web_search_call` did: `search` (with its query and, when asked for, its sources),
+    `open_page` or `find_in_page`."""
+
+    type: str = ""
+    query: str | None = None
+    queries: list[str] | None = None
+    sources: list[SearchSource] | None = None
+    url: str | None = None
+
+
 class OutputItem(msgspec.Struct, kw_only=True):
-    """One output item: `message`, `function_call`, `reasoning`, or a kind the proxy skips."""
+    """One output item: `message`, `function_call`, `reasoning`, `web_search_call`, or a kind the
+    proxy skips."""
 
     type: str = ""
     id: str | None = None
@@ -42,6 +59,8 @@ class OutputItem(msgspec.Struct, kw_only=True):
     # reasoning
     summary: list[SummaryPart] | None = None
     encrypted_content: str | None = None
+    # web_search_call
+    action: SearchAction | None = None
 
 
 class InputTokensDetails(msgspec.Struct, kw_only=True):

@@ -84,6 +84,17 @@ class FunctionTool(TypedDict):
     strict: bool
 
 
+class WebSearchFilters(TypedDict):
+    allowed_domains: list[str]
+
+
+class WebSearchTool(TypedDict):
+    """OpenAI's hosted web search (`native_web_search` profiles): the provider runs the searches."""
+
+    type: Literal["web_search"]
+    filters: NotRequired[WebSearchFilters]
+
+
 class NamedFunction(TypedDict):
     type: Literal["function"]
     name: str
@@ -117,7 +128,7 @@ class ResponsesRequest(TypedDict):
     max_output_tokens: NotRequired[int]
     temperature: NotRequired[float]
     top_p: NotRequired[float]
-    tools: NotRequired[list[FunctionTool]]
+    tools: NotRequired[list[FunctionTool | WebSearchTool]]
     tool_choice: NotRequired[ToolChoice]
     parallel_tool_calls: NotRequired[bool]
     reasoning: NotRequired[Reasoning]

@@ -84,6 +84,9 @@ class ProviderProfile:
     # Keeps the client's `cache_control` breakpoints on the content parts sent (OpenRouter passes them
     # to Anthropic and Gemini models); elsewhere they are dropped.
     cache_control: bool = False
+    # Through the Responses API (`api = "responses"`) the provider runs Anthropic's web search itself:
+    # the server tool becomes its hosted `web_search` tool (used when no search backend is configured).
+    native_web_search: bool = False
     # Anthropic-native providers (api = "anthropic"):
     # the `anthropic-beta` values relayed (shell patterns; None: every one the client sends);
     betas: tuple[str, ...] | None = None
@@ -132,7 +135,9 @@ OVERRIDABLE: frozenset[str] = frozenset(f.name for f in fields(ProviderProfile))
     "fixed_efforts",
 }
 
-_OPENAI = ProviderProfile(kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4)
+_OPENAI = ProviderProfile(
+    kind="openai", reasoning_style="effort", openai_parameter_rules=True, max_stop_sequences=4, native_web_search=True
+)
 _LOCAL = ProviderProfile(kind="ollama", mid_system_as_user=True, text_tool_calls=True)
 # Anthropic's own API takes everything Claude Code sends. The compatible endpoints of other providers
 # answer in Anthropic's shape but ignore or refuse Anthropic's betas: none is relayed to them.
@@ -143,7 +148,8 @@ PROFILES: dict[str, ProviderProfile] = {
     "generic": ProviderProfile(kind="generic", openai_rules_by_model_name=True),
     "openai": _OPENAI,
     # Azure OpenAI serves the same models; only the key travels in an `api-key` header.
-    "azure": replace(_OPENAI, kind="azure", auth_header="api-key"),
+    # Azure's hosted web search is not the same service: off unless a provider's profile turns it on.
+    "azure": replace(_OPENAI, kind="azure", auth_header="api-key", native_web_search=False),
     "openrouter": ProviderProfile(
         kind="openrouter",
         reasoning_style="openrouter",

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 from provider_proxy.config.provider import Provider, Route
 from provider_proxy.config.settings import Settings
@@ -67,6 +67,14 @@ def _retry_delay(attempt: int, retry_after: str | None) -> float | None:
         return seconds if seconds <= _MAX_RETRY_AFTER else None
     backoff: float = min(0.25 * 2**attempt, 4.0)
     return backoff * (0.5 + random.random() / 2)
+
+
+class ByteStream(Protocol):
+    """What the event stream reads: an `UpstreamStream`, or one that strings several together."""
+
+    async def read(self, wait: float) -> bytes | None: ...
+
+    def close(self) -> None: ...
 
 
 class UpstreamStream:
