@@ -11,7 +11,7 @@ from provider_proxy.config.keys import ClientKey
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.admission import Gate
 from provider_proxy.services.limits.limiter import rate_headers, refusal
-from provider_proxy.services.limits.rates import LocalCounters, day_label, month_label, period_end
+from provider_proxy.services.limits.rates import ALLOWED, LocalCounters, day_label, month_label, period_end
 from provider_proxy.services.metrics import ProxyMetrics
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -25,7 +25,7 @@ def test_a_key_may_burst_its_whole_minute_then_one_request_per_interval() -> Non
     counters, alice = LocalCounters(), key(rpm=3)
     verdicts = [counters.admit(alice, NOW) for _ in range(4)]
     assert [v.refused for v in verdicts] == [None, None, None, "requests"]
-    assert [v.requests.remaining for v in verdicts[:3] if v.requests] == [2, 1, 0]
+    assert verdicts[3].requests is not None and verdicts[3].requests.remaining == 0
     assert verdicts[3].retry_after == pytest.approx(20.0)
     assert counters.admit(alice, NOW + 19.9).refused == "requests"
     assert counters.admit(alice, NOW + 20.0).refused is None
@@ -102,12 +102,16 @@ def test_a_budget_refusal_says_which_budget_and_when_access_returns() -> None:
     assert "regain access on 2027-01-01 at 00:00 UTC" in error.message
 
 
-def test_headers_of_an_allowed_request_show_what_is_left() -> None:
-    verdict = LocalCounters().admit(key(rpm=10), NOW)
-    headers = dict(rate_headers(verdict, NOW))
-    assert headers[b"anthropic-ratelimit-requests-remaining"] == b"9"
-    assert headers[b"anthropic-ratelimit-requests-reset"] == b"2026-12-01T12:00:06Z"
-    assert b"anthropic-ratelimit-tokens-limit" not in headers
+def test_a_refusals_headers_show_the_other_window_too() -> None:
+    counters, alice = LocalCounters(), key(rpm=10, tpm=1000)
+    for _ in range(10):
+        assert counters.admit(alice, NOW) == ALLOWED
+    counters.settle(alice, 250, 0.0, NOW)
+    headers = dict(rate_headers(counters.admit(alice, NOW), NOW))
+    assert headers[b"anthropic-ratelimit-requests-remaining"] == b"0"
+    assert headers[b"anthropic-ratelimit-requests-reset"] == b"2026-12-01T12:01:00Z"
+    assert headers[b"anthropic-ratelimit-tokens-remaining"] == b"750"
+    assert headers[b"anthropic-ratelimit-tokens-reset"] == b"2026-12-01T12:00:15Z"
 
 
 def test_a_key_allows_models_by_requested_name_or_target() -> None:

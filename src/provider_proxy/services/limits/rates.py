@@ -60,26 +60,25 @@ def request_debt(tat: float, now: float, limit: int) -> float | None:
 def decide(
     key: ClientKey, request_tat: float, token_tat: float, spent: tuple[float, float], now: float
 ) -> tuple[Verdict, float | None]:
-    """The verdict on one request, and the new request TAT (None: unchanged)."""
+    """The verdict on one request, and the new request TAT (None: unchanged). A request let through
+    gets `ALLOWED` (what is left is only told with a refusal, in its headers)."""
     day, month = spent
     if key.daily_budget is not None and day >= key.daily_budget:
         return Verdict("daily_budget", spent=day), None
     if key.monthly_budget is not None and month >= key.monthly_budget:
         return Verdict("monthly_budget", spent=month), None
-    tokens = None
-    if key.tpm is not None:
-        token_debt = max(token_tat - now, 0.0)
-        tokens = window(key.tpm, token_debt)
-        if token_debt >= PERIOD:
-            return Verdict("tokens", retry_after=token_debt - PERIOD + 1, tokens=tokens), None
+    token_debt = max(token_tat - now, 0.0)
+    if key.tpm is not None and token_debt >= PERIOD:
+        return Verdict("tokens", retry_after=token_debt - PERIOD + 1, tokens=window(key.tpm, token_debt)), None
     if key.rpm is None:
-        return Verdict(tokens=tokens), None
+        return ALLOWED, None
     debt = request_debt(request_tat, now, key.rpm)
     if debt is None:
-        retry = max(request_tat - now, 0.0) + PERIOD / key.rpm - PERIOD
-        requests = window(key.rpm, max(request_tat - now, 0.0))
-        return Verdict("requests", retry_after=retry, requests=requests, tokens=tokens), None
-    return Verdict(requests=window(key.rpm, debt), tokens=tokens), now + debt
+        before = max(request_tat - now, 0.0)
+        tokens = window(key.tpm, token_debt) if key.tpm is not None else None
+        retry = before + PERIOD / key.rpm - PERIOD
+        return Verdict("requests", retry_after=retry, requests=window(key.rpm, before), tokens=tokens), None
+    return ALLOWED, now + debt
 
 
 def token_tat_after(token_tat: float, now: float, tokens: int, limit: int) -> float:
