@@ -18,27 +18,35 @@ import logging
 import math
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Final, TypeVar
-
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from provider_proxy.config.keys import ClientKey
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.limits.rates import LocalCounters, Verdict, month_label, period_end
-from provider_proxy.services.limits.shared import SharedCounters
 from provider_proxy.services.metrics import ProxyMetrics
+
+if TYPE_CHECKING:
+    from provider_proxy.services.limits.shared import SharedCounters
 
 logger = logging.getLogger(__name__)
 
 _RETRY_SECONDS: Final = 5.0
 T = TypeVar("T")
-_UNREACHABLE: Final = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class Limiter:
     def __init__(self, metrics: ProxyMetrics, redis_url: str | None = None, *, fail_closed: bool = False) -> None:
         self.local = LocalCounters()
-        self.shared = SharedCounters(redis_url) if redis_url else None
+        self.shared: SharedCounters | None = None
+        # What an unreachable Redis raises (the client is imported only when Redis is configured).
+        self._unreachable: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError)
+        if redis_url:
+            from redis.exceptions import RedisError
+
+            from provider_proxy.services.limits.shared import SharedCounters
+
+            self.shared = SharedCounters(redis_url)
+            self._unreachable += (RedisError,)
         self.fail_closed = fail_closed
         self._metrics = metrics
         self._retry_at = 0.0
@@ -96,7 +104,7 @@ class Limiter:
         if shared is not None and time.monotonic() >= self._retry_at:
             try:
                 result = await shared_call(shared)
-            except _UNREACHABLE as exc:
+            except self._unreachable as exc:
                 self._down(exc)
             else:
                 if self._retry_at:
