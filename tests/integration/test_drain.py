@@ -228,6 +228,7 @@ def test_sigterm_drains_every_worker_then_exits_zero(upstream: FakeUpstream, tmp
     """With WORKERS=2, uvicorn's supervisor stopped its workers at once on SIGTERM: no drain period,
     idle keep-alive connections closed under a balancer's feet, /ready never said 503."""
     process, url = launch(upstream, tmp_path / "data", WORKERS="2", DRAIN_SECONDS="1.5")
+    wait_for_workers(tmp_path / "data", 2)
     try:
         chunk = {"choices": [{"index": 0, "delta": {"content": "slow"}, "finish_reason": None}]}
         last = {"choices": [{"index": 0, "delta": {"content": " and done"}, "finish_reason": "stop"}]}
@@ -260,6 +261,15 @@ def test_a_worker_that_cannot_start_stops_the_others_with_exit_code_1(upstream: 
     assert "as it started; stopping" in output
 
 
+def wait_for_workers(data_dir: Path, count: int) -> None:
+    """Until `count` workers have started their app: each holds a usage-journal lock from then on
+    (a worker still starting when the test signals would have nothing to drain)."""
+    deadline = time.monotonic() + 30
+    while len(list((data_dir / "usage-journal").glob("*.lock"))) < count:
+        assert time.monotonic() < deadline, "the workers did not all start"
+        time.sleep(0.05)
+
+
 def worker_pids(supervisor: int) -> list[int]:
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
     return [int(pid) for pid in children if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
@@ -267,6 +277,7 @@ def worker_pids(supervisor: int) -> list[int]:
 
 def test_a_killed_worker_is_replaced_and_the_others_keep_serving(upstream: FakeUpstream, tmp_path: Path) -> None:
     process, url = launch(upstream, tmp_path / "data", WORKERS="2", DRAIN_SECONDS="0")
+    wait_for_workers(tmp_path / "data", 2)
     try:
         first, second = worker_pids(process.pid)
         os.kill(first, signal.SIGKILL)
@@ -286,6 +297,7 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_serving(upstream: FakeU
 
 def test_workers_stop_by_themselves_when_their_supervisor_is_killed(upstream: FakeUpstream, tmp_path: Path) -> None:
     process, _ = launch(upstream, tmp_path / "data", WORKERS="2", DRAIN_SECONDS="0")
+    wait_for_workers(tmp_path / "data", 2)
     workers = worker_pids(process.pid)
     process.kill()
     try:
