@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "trees",
-        help="name=path,name=path (the first is the reference); a name ending in +limited runs that tree with "
-        "the load client's key limited (bench.servers.limited_key_env)",
+        help="name=path,name=path (the first is the reference); a name ending in +limited, +rpm or +keyed "
+        "runs that tree with the load client's key named and limited so (bench.servers.limited_key_env)",
     )
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--bodies", default="small,small-stream", help=f"comma-separated, of {', '.join(BODIES)}")
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             upstream.port,
             PROXY_CPU,
             source=Path(path),
-            extra_env=servers.limited_key_env() if name.endswith("+limited") else None,
+            extra_env=servers.limited_key_env(name.rpartition("+")[2]) if "+" in name else None,
         )
         for name, path in trees.items()
     }

@@ -207,15 +207,23 @@ def start_ours(
     return server
 
 
-def limited_key_env() -> dict[str, str]:
-    """Settings that make the load client's key a named key with every kind of limit, set too high to
-    refuse anything: each request is then authenticated by name, admitted, counted and priced."""
+LIMITS: dict[str, dict[str, float]] = {
+    "limited": {"rpm": 10**9, "tpm": 10**12, "daily_budget": 10.0**9},
+    "keyed": {},
+    "rpm": {"rpm": 10**9},
+}
+
+
+def limited_key_env(kind: str = "limited") -> dict[str, str]:
+    """Settings that make the load client's key a named key with limits set too high to refuse anything
+    (`limited`: every kind, so each request is authenticated by name, admitted, counted and priced;
+    `keyed`: no limit; `rpm`: requests per minute only)."""
     import hashlib
     import json
 
     keys = Path(tempfile.mkdtemp()) / "keys.json"
-    entry = {"sha256": hashlib.sha256(CLIENT_KEY.encode()).hexdigest(), "rpm": 10**9, "tpm": 10**12}
-    keys.write_text(json.dumps({"keys": {"bench": entry | {"daily_budget": 10.0**9}}}))
+    entry = {"sha256": hashlib.sha256(CLIENT_KEY.encode()).hexdigest(), **LIMITS[kind]}
+    keys.write_text(json.dumps({"keys": {"bench": entry}}))
     return {"KEYS_FILE": str(keys)}
 
 
