@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import Request
 
 from provider_proxy.api.context import header
-from provider_proxy.errors import ProxyError, invalid_request, is_nesting_error, too_deeply_nested
+from provider_proxy.errors import ProxyError, client_json_error, invalid_request, too_deeply_nested
 from provider_proxy.models.anthropic import (
     KNOWN_BLOCK_TYPES,
     KNOWN_TOOL_RESULT_PART_TYPES,
@@ -157,14 +157,16 @@ def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
 
 class _ClientJson:
     """`with client_json:` around work on the client's request (translating it, counting its tokens):
-    a failure that nesting beyond the limit causes becomes the client's 400, anything else passes."""
+    a failure that nesting beyond the limit or an integer beyond 64 bits causes becomes the client's
+    400, anything else passes."""
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc is not None and is_nesting_error(exc):
-            raise too_deeply_nested() from None
+        error = client_json_error(exc) if exc is not None else None
+        if error is not None:
+            raise error from None
 
 
 client_json: Final = _ClientJson()

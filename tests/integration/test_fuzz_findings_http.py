@@ -1,0 +1,59 @@
+"""Requests the fuzzing (tests/fuzz) found answered with the proxy's own 500 or a malformed answer,
+each now answered as Anthropic would: a 400 naming the problem, or a normal answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.proxy_server import ProxyServer
+
+HUGE = 10**30
+
+
+def _body(**fields: Any) -> dict[str, Any]:
+    return {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], **fields}
+
+
+def _assert_invalid(response: httpx.Response, *words: str) -> dict[str, Any]:
+    assert response.status_code == 400, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    for word in words:
+        assert word in error["message"]
+    return error
+
+
+def _tool_use_turns(tool_input: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Read", "input": tool_input}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
+    ]
+
+
+BIG_INTEGERS = {
+    "tool schema": _body(tools=[{"name": "Read", "input_schema": {"type": "integer", "maximum": HUGE}}]),
+    "tool_use input": _body(messages=_tool_use_turns({"offset": -HUGE})),
+}
+
+
+@pytest.mark.parametrize("body", BIG_INTEGERS.values(), ids=BIG_INTEGERS.keys())
+def test_an_integer_beyond_64_bits_is_a_400_not_an_internal_error(
+    proxy: ProxyServer, upstream: FakeUpstream, body: dict[str, Any]
+) -> None:
+    response = httpx.post(f"{proxy.url}/v1/messages", json=body, timeout=20)
+    _assert_invalid(response, "64-bit")
+    assert upstream.requests == []
+
+
+def test_an_integer_beyond_64_bits_is_a_400_when_counting_tokens(proxy: ProxyServer) -> None:
+    body = _body(messages=_tool_use_turns({"offset": HUGE}))
+    del body["max_tokens"]
+    response = httpx.post(f"{proxy.url}/v1/messages/count_tokens", json=body, timeout=20)
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        _assert_invalid(response, "64-bit")
