@@ -4,6 +4,7 @@ each now answered as Anthropic would: a 400 naming the problem, or a normal answ
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -57,3 +58,19 @@ def test_an_integer_beyond_64_bits_is_a_400_when_counting_tokens(proxy: ProxySer
     assert response.status_code in (200, 400), response.text
     if response.status_code == 400:
         _assert_invalid(response, "64-bit")
+
+
+@pytest.mark.parametrize("model", [" ", "\x1c", "\t\n"])
+def test_a_model_name_of_only_whitespace_is_routed_not_an_internal_error(
+    proxy: ProxyServer, upstream: FakeUpstream, model: str
+) -> None:
+    response = httpx.post(f"{proxy.url}/v1/messages", json=_body(model=model), timeout=20)
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == model
+
+
+@pytest.mark.parametrize("model", [" ", "\x1c"])
+def test_a_model_id_of_only_whitespace_is_described_not_an_internal_error(proxy: ProxyServer, model: str) -> None:
+    info = httpx.get(f"{proxy.url}/v1/models/{quote(model)}", timeout=20)
+    assert info.status_code == 200, info.text
+    assert info.json()["id"] == model
