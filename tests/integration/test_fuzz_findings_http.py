@@ -74,3 +74,10 @@ def test_a_model_id_of_only_whitespace_is_described_not_an_internal_error(proxy:
     info = httpx.get(f"{proxy.url}/v1/models/{quote(model)}", timeout=20)
     assert info.status_code == 200, info.text
     assert info.json()["id"] == model
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "\u2460", "1\u00b3"])
+def test_a_limit_of_digits_that_are_not_decimal_is_a_400(proxy: ProxyServer, limit: str) -> None:
+    """Superscripts and circled digits count as digits for `str.isdigit` but not for `int`."""
+    response = httpx.get(f"{proxy.url}/v1/models", params={"limit": limit}, timeout=20)
+    _assert_invalid(response, "limit: must be a number from 1 to 1000")
