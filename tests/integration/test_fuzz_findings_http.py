@@ -81,3 +81,22 @@ def test_a_limit_of_digits_that_are_not_decimal_is_a_400(proxy: ProxyServer, lim
     """Superscripts and circled digits count as digits for `str.isdigit` but not for `int`."""
     response = httpx.get(f"{proxy.url}/v1/models", params={"limit": limit}, timeout=20)
     _assert_invalid(response, "limit: must be a number from 1 to 1000")
+
+
+# msgspec stops at the first value of the wrong type; JSON broken after it is found only later.
+BROKEN_AFTER_A_WRONG_TYPE = {
+    "cut short": b'{"model": "m", "max_tokens": "10", "messages": [{"role": "user", "content": "hi"',
+    "lone surrogate": b'{"model": "m", "max_tokens": "10", "messages": [{"role": "user", "content": "\\ud800"}]}',
+    "unknown block, then cut short": (
+        b'{"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": [{"type": "hologram"}, {"type"'
+    ),
+}
+
+
+@pytest.mark.parametrize("raw", BROKEN_AFTER_A_WRONG_TYPE.values(), ids=BROKEN_AFTER_A_WRONG_TYPE.keys())
+def test_json_broken_after_a_wrong_type_is_called_invalid_json_not_too_deep(proxy: ProxyServer, raw: bytes) -> None:
+    response = httpx.post(
+        f"{proxy.url}/v1/messages", content=raw, headers={"content-type": "application/json"}, timeout=20
+    )
+    error = _assert_invalid(response, "Request body is not valid JSON")
+    assert "nested too deeply" not in error["message"]

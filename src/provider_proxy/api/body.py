@@ -150,9 +150,13 @@ def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
         raise too_deeply_nested() from None
     try:
         return _decode_leniently(raw, kind, error)
-    except (RecursionError, orjson.JSONDecodeError):
-        # The body is valid JSON (msgspec said so): orjson refuses only its depth.
+    except RecursionError:
         raise too_deeply_nested() from None
+    except orjson.JSONDecodeError as exc:
+        # msgspec stopped at the first value of the wrong type: the JSON after it was never checked.
+        if str(exc).startswith("depth limit exceeded"):
+            raise too_deeply_nested() from None
+        raise invalid_request(f"Request body is not valid JSON: {exc}") from None
 
 
 class _ClientJson:
