@@ -34,6 +34,7 @@ from provider_proxy.api.context import Answer, Handler, ProxyState
 from provider_proxy.api.handlers import count_tokens, health, messages, ready
 from provider_proxy.api.model_list import PREFIX as MODELS_PREFIX
 from provider_proxy.api.model_list import get_model, list_models
+from provider_proxy.api.openapi import openapi
 from provider_proxy.api.responses import error_response
 from provider_proxy.config.proxy_config import ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
@@ -69,6 +70,7 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/v1/models"): Endpoint(list_models),
     **{(method, path): Endpoint(health, auth=False) for method in ("GET", "HEAD") for path in ("/", "/health")},
     **{(method, "/ready"): Endpoint(ready, auth=False) for method in ("GET", "HEAD")},
+    ("GET", "/openapi.json"): Endpoint(openapi, auth=False),
 }
 
 
@@ -94,7 +96,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     error_type = _HTTP_ERRORS.get(exc.status_code, "invalid_request_error")
     message = f"{request.method} {request.url.path}: {exc.detail}"
     if exc.status_code == 404:
-        message += " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /)"
+        message += (
+            " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /;"
+            " GET /openapi.json describes them)"
+        )
     return error_response(ProxyError(error_type, message, status=exc.status_code), RequestRecord().request_id)
 
 
