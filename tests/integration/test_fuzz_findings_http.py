@@ -100,3 +100,23 @@ def test_json_broken_after_a_wrong_type_is_called_invalid_json_not_too_deep(prox
     )
     error = _assert_invalid(response, "Request body is not valid JSON")
     assert "nested too deeply" not in error["message"]
+
+
+def test_the_dropped_block_types_named_in_an_error_are_few_and_short(
+    proxy: ProxyServer, upstream: FakeUpstream
+) -> None:
+    """Block type names are the client's strings: a 400 (and the log line) repeats ten of them at most,
+    cut to 40 characters, and quotes those that are not plain words."""
+    kinds = ["", "x" * 100_000, *(f"kind{i}" for i in range(20))]
+    body = _body(messages=[{"role": "user", "content": [{"type": kind} for kind in kinds]}])
+    error = _assert_invalid(httpx.post(f"{proxy.url}/v1/messages", json=body, timeout=20))
+    assert len(error["message"]) < 1000, error["message"][:2000]
+    assert "dropped block types: '', kind0, kind1, " in error["message"]
+    assert "and 12 more" in error["message"]
+    assert upstream.requests == []
+
+
+def test_a_long_dropped_block_type_is_cut_in_the_error(proxy: ProxyServer) -> None:
+    body = _body(messages=[{"role": "user", "content": [{"type": "y" * 100_000}]}])
+    error = _assert_invalid(httpx.post(f"{proxy.url}/v1/messages", json=body, timeout=20))
+    assert f"dropped block types: {'y' * 40}... (it translates" in error["message"]

@@ -124,6 +124,21 @@ def _drop_unknown_blocks(data: Any) -> list[str]:
     return dropped
 
 
+# How much of the client's block type names an error message or a log line repeats.
+_TYPE_SHOWN: Final = 40
+_TYPES_SHOWN: Final = 10
+
+
+def describe_dropped(dropped: list[str]) -> str:
+    """The dropped block types for an error message or a log line: each once, at most ten, long names
+    cut, names that are not plain words quoted (an empty one included)."""
+    kinds = sorted(set(dropped))
+    shown = [kind if kind.isidentifier() else repr(kind) for kind in kinds[:_TYPES_SHOWN]]
+    shown = [kind if len(kind) <= _TYPE_SHOWN else f"{kind[:_TYPE_SHOWN]}..." for kind in shown]
+    more = f" and {len(kinds) - _TYPES_SHOWN} more" if len(kinds) > _TYPES_SHOWN else ""
+    return ", ".join(shown) + more
+
+
 def _refuse_emptied_last_message(data: Any, dropped: list[str]) -> None:
     """A last message left with no blocks would reach the upstream as nothing (a one-message request
     as `"messages": []`): answer 400 naming what was dropped. Earlier turns may lose all their blocks
@@ -132,7 +147,7 @@ def _refuse_emptied_last_message(data: Any, dropped: list[str]) -> None:
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict) and messages[-1].get("content") == []:
         raise invalid_request(
             f"messages.{len(messages) - 1}.content: no block this proxy can translate; dropped block types: "
-            f"{', '.join(sorted(set(dropped)))} (it translates {', '.join(sorted(KNOWN_BLOCK_TYPES))})"
+            f"{describe_dropped(dropped)} (it translates {', '.join(sorted(KNOWN_BLOCK_TYPES))})"
         )
 
 

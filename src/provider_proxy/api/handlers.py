@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provider_proxy import __version__
-from provider_proxy.api.body import check_messages_request, client_json, decode_request, read_body
+from provider_proxy.api.body import check_messages_request, client_json, decode_request, describe_dropped, read_body
 from provider_proxy.api.context import Answer, ProxyState, header
 from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
@@ -45,7 +45,9 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     record.session_id = header(request, b"x-claude-code-session-id")[:_SESSION_ID_LIMIT] or None
     _note_target(record, route)
     if dropped:
-        logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
+        logger.info(
+            "%s dropped content blocks the upstream cannot take: %s", record.request_id, describe_dropped(dropped)
+        )
 
     def prepare(target: Route) -> tuple[Translation, bytes]:
         with client_json:
