@@ -1,6 +1,7 @@
-"""The fake upstream's side of the fuzzing: always a valid answer, in turn plain text, a tool call,
-reasoning before text, and a cut-off empty answer, streamed when the proxy asked for a stream. With
-the upstream never failing, any 5xx the client sees is the proxy's own."""
+"""The fake upstream's side of the fuzzing: always a valid answer, in turn plain text, a tool call (of
+the first tool the request offers, so odd tool names travel back), reasoning before text, and a
+cut-off empty answer, streamed when the proxy asked for a stream. With the upstream never failing,
+any 5xx the client sees is the proxy's own."""
 
 from __future__ import annotations
 
@@ -53,7 +54,12 @@ def valid_answers() -> Callable[[Recorded], Reply]:
 
     def answer(request: Recorded) -> Reply:
         fields, finish = next(kinds)
-        if orjson.loads(request.body).get("stream"):
+        body = orjson.loads(request.body)
+        if fields.get("tool_calls") and body.get("tools"):
+            # Call the first tool the request offers, by the name it was given upstream (maybe shortened).
+            name = body["tools"][0]["function"]["name"]
+            fields = {**fields, "tool_calls": [{**_TOOL_CALL, "function": {**_TOOL_CALL["function"], "name": name}}]}
+        if body.get("stream"):
             return Reply(stream=_stream(fields, finish))
         return Reply(json=completion(finish_reason=finish, **fields))
 

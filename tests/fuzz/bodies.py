@@ -14,9 +14,13 @@ MODELS = [
     "claude-sonnet-4-6",
     "claude-haiku-4-5-20251001",
     "claude-opus-5-5",
-    "small-model",
+    "tiny-model",
     "gpt-4.1",
-    "openai/gpt-4.1",
+    "default/o4-mini",
+    *(f"{kind}/model-{kind}" for kind in ("openai", "azure", "openrouter", "gemini", "groq", "mistral", "xai")),
+    "deepseek/deepseek-reasoner",
+    "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+    "ollama/qwen3-coder:30b",
 ]
 
 # Text that reaches every corner of Unicode (control characters, astral planes, right-to-left marks,

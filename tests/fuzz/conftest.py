@@ -24,8 +24,49 @@ def fuzz_upstream() -> Iterator[FakeUpstream]:
     fake.stop()
 
 
+# One provider of each kind the translation treats differently, all answered by the fake upstream;
+# routes, scenarios and a small window so routing, fitting and every provider's quirks are fuzzed too.
+KINDS = ["openai", "azure", "openrouter", "deepseek", "gemini", "groq", "mistral", "xai", "together", "ollama"]
+
+
+def fuzz_config(upstream_url: str) -> str:
+    providers = "".join(
+        f'[providers.{kind}]\nbase_url = "{upstream_url}"\nkind = "{kind}"\napi_key = "sk-fuzz-{kind}"\n'
+        + ('api_version = "2024-10-21"\n' if kind == "azure" else "")
+        for kind in KINDS
+    )
+    return (
+        providers
+        + """
+[[routes]]
+match = "claude-*haiku*"
+provider = "ollama"
+model = "qwen3-coder:30b"
+fallbacks = ["gemini/gemini-2.5-flash"]
+
+[[routes]]
+match = "tiny*"
+provider = "groq"
+model = "tiny-window"
+
+[models."tiny-window"]
+context_window = 3000
+max_output_tokens = 1000
+
+[scenarios]
+web_search = "openrouter/perplexity/sonar"
+image = "mistral/pixtral-large-latest"
+think = "deepseek/deepseek-reasoner"
+long_context = { target = "gemini/gemini-2.5-pro", threshold = 20000 }
+"""
+    )
+
+
 @pytest.fixture(scope="module")
 def fuzz_proxy(fuzz_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyServer]:
+    directory = tmp_path_factory.mktemp("fuzz")
+    config = directory / "config.toml"
+    config.write_text(fuzz_config(fuzz_upstream.url))
     settings = load_settings(
         env_file=None,
         openai_api_key="sk-fuzz-upstream",
@@ -36,8 +77,8 @@ def fuzz_proxy(fuzz_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFac
         request_timeout=20.0,
         max_request_bytes=BODY_LIMIT,
         proxy_api_key=CLIENT_KEY,
-        data_dir=tmp_path_factory.mktemp("fuzz-data"),
-        config_file=None,
+        data_dir=directory / "data",
+        config_file=config,
     )
     server = ProxyServer(settings).start()
     yield server

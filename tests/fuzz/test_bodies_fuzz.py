@@ -19,7 +19,14 @@ from tests.fuzz.checks import check_answer, check_message
 from tests.support.proxy_server import ProxyServer
 
 PATHS = ["/v1/messages", "/v1/messages", "/v1/messages/count_tokens"]
+# What Anthropic would take the proxy takes, but for a body over its size limit (413) and these: a last
+# message with nothing it can translate (server tool blocks, unknown block types), a prompt over the
+# routed model's window, tools for a model that cannot call them.
+REFUSALS = ("no block this proxy can translate", "prompt is too long", "cannot call tools")
 ENCODINGS = [None, None, None, "gzip", "br", "deflate", "zstd", "identity"]
+
+# A failing example of a few hundred kilobytes is reported all the same (the assertion shows its start).
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +52,10 @@ def test_odd_but_valid_bodies_are_answered_or_refused_in_anthropic_shape(
     if response.status_code == 200 and path == "/v1/messages" and not body.get("stream"):
         check_message(orjson.loads(response.content), f"POST {path}")
     elif response.status_code != 200:
-        # What Anthropic would take the proxy takes, but for a body over its size limit and a last
-        # message with nothing it can translate (server tool blocks, unknown block types).
         message = orjson.loads(response.content)["error"]["message"]
-        refused = response.status_code == 413 or "no block this proxy can translate" in message
-        assert refused, f"POST {path} {encode(body)[:1500]!r} -> {response.status_code} {message}"
+        assert response.status_code == 413 or any(reason in message for reason in REFUSALS), (
+            f"POST {path} {encode(body)[:1500]!r} -> {response.status_code} {message}"
+        )
 
 
 @fuzz_settings()
