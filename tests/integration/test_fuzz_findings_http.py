@@ -3,6 +3,8 @@ each now answered as Anthropic would: a 400 naming the problem, or a normal answ
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -120,3 +122,22 @@ def test_a_long_dropped_block_type_is_cut_in_the_error(proxy: ProxyServer) -> No
     body = _body(messages=[{"role": "user", "content": [{"type": "y" * 100_000}]}])
     error = _assert_invalid(httpx.post(f"{proxy.url}/v1/messages", json=body, timeout=20))
     assert f"dropped block types: {'y' * 40}... (it translates" in error["message"]
+
+
+def test_a_model_name_cannot_forge_or_flood_the_request_log_line(
+    proxy: ProxyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The model name is the client's string: in the one line per request its line breaks and other
+    control characters are escaped (no forged log lines) and it is cut to 200 characters."""
+    caplog.set_level(logging.INFO, logger="provider_proxy.request")
+    forged = "gpt-4.1\n2026-01-01 00:00:00 INFO provider_proxy.request: req_forged POST /v1/messages admin"
+    for model in (forged, "m" * 5_000):
+        response = httpx.post(f"{proxy.url}/v1/messages", json=_body(model=model), timeout=20)
+        assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 5
+    while len(lines := [r.getMessage() for r in caplog.records if " POST /v1/messages " in r.getMessage()]) < 2:
+        assert time.monotonic() < deadline, lines
+        time.sleep(0.01)
+    assert all("\n" not in line for line in lines)
+    assert "gpt-4.1\\n2026-01-01" in lines[0]
+    assert f" {'m' * 200}... -> " in lines[1] and "m" * 201 not in lines[1]
