@@ -5,6 +5,7 @@ everywhere, bytes that are not JSON at all)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -91,18 +92,41 @@ document_block = st.fixed_dictionaries(
     {"type": st.just("document"), "source": document_source}, optional={"title": st.one_of(st.none(), odd_text)}
 )
 search_result = _block("search_result", source=odd_text, title=odd_text, content=st.lists(text_block, max_size=3))
+
+
+def _proxy_shaped(value: Any) -> str:
+    """Opaque state in the shape the proxy issues it (a thinking signature, a tool_use id carrying a
+    thought signature), around any content: a client may send back anything."""
+    return "ppx1." + base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+signatures = st.one_of(
+    odd_text,
+    st.none(),
+    json_values.map(_proxy_shaped),
+    st.dictionaries(st.just("rd"), json_values).map(_proxy_shaped),
+    odd_text.map(lambda text: "ppx1." + text),
+)
+# Tool ids that carry a thought signature: the id, a mark, the signature base64-encoded (or not quite).
+tool_ids = st.one_of(
+    odd_text,
+    st.tuples(odd_text, odd_text).map(lambda pair: f"{pair[0]}__ts_{pair[1]}"),
+    st.tuples(odd_text, st.binary()).map(lambda pair: f"{pair[0]}__ts_{base64.urlsafe_b64encode(pair[1]).decode()}"),
+)
 tool_use = _block(
-    "tool_use", id=odd_text, name=names, input=st.one_of(free_json_object, deep().map(lambda d: {"d": d}))
+    "tool_use", id=tool_ids, name=names, input=st.one_of(free_json_object, deep().map(lambda d: {"d": d}))
 )
 result_part = st.one_of(
     text_block, image_block, document_block, search_result, _block("tool_reference", tool_name=names), free_json_object
 )
 tool_result = st.fixed_dictionaries(
-    {"type": st.just("tool_result"), "tool_use_id": odd_text},
+    {"type": st.just("tool_result"), "tool_use_id": tool_ids},
     optional={"content": st.one_of(st.none(), odd_text, st.lists(result_part, max_size=4)), "is_error": st.booleans()},
 )
+
+
 thinking = st.fixed_dictionaries(
-    {"type": st.just("thinking"), "thinking": odd_text}, optional={"signature": st.one_of(odd_text, st.none())}
+    {"type": st.just("thinking"), "thinking": odd_text}, optional={"signature": signatures}
 )
 server_blocks = st.one_of(
     _block("server_tool_use", id=odd_text, name=st.sampled_from(["web_search", "web_fetch"]), input=free_json_object),

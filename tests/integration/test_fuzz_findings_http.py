@@ -3,12 +3,14 @@ each now answered as Anthropic would: a 400 naming the problem, or a normal answ
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 
 from tests.support.fake_upstream import FakeUpstream
@@ -141,3 +143,25 @@ def test_a_model_name_cannot_forge_or_flood_the_request_log_line(
     assert all("\n" not in line for line in lines)
     assert "gpt-4.1\\n2026-01-01" in lines[0]
     assert f" {'m' * 200}... -> " in lines[1] and "m" * 201 not in lines[1]
+
+
+def _signature(payload: Any) -> str:
+    return "ppx1." + base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("payload", [{"rd": 5}, {"rd": None}, {"rd": "text"}, {"rd": {"a": 1}}, [1], "x"])
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "deepseek-reasoner"])
+def test_a_thinking_signature_in_the_proxys_shape_with_other_content_is_ignored(
+    proxy: ProxyServer, upstream: FakeUpstream, payload: Any, model: str
+) -> None:
+    """A signature that looks like the proxy's but carries something else is someone else's: the
+    thinking block is left out as any foreign one, and the request is answered."""
+    thinking = {"type": "thinking", "thinking": "earlier reasoning", "signature": _signature(payload)}
+    turns = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [thinking, {"type": "text", "text": "hello"}]},
+        {"role": "user", "content": "more"},
+    ]
+    response = httpx.post(f"{proxy.url}/v1/messages", json=_body(model=model, messages=turns), timeout=20)
+    assert response.status_code == 200, response.text
+    assert "earlier reasoning" not in upstream.last.body.decode()
