@@ -27,12 +27,13 @@ MODELS = [
 # Text that reaches every corner of Unicode (control characters, astral planes, right-to-left marks,
 # byte-order marks, text that looks like markup or SSE), and now and then a few hundred kilobytes.
 # Lone surrogates are not valid text (Anthropic refuses them too): they are among the invalid values.
-odd_text = st.one_of(
+_text = st.one_of(
     st.text(),
     st.text(st.characters(codec="utf-8", exclude_categories=())),
     st.sampled_from(["", " ", "\x00", "\u202e", "\ufeff", "\U0001f600" * 3, "</think>", "data: x\n\n", "\r\n\r\n"]),
-    st.integers(1, 400_000).map(lambda n: "x" * n),
 )
+# One string in twenty is huge (a body holds many strings, and most bodies should fit the size limit).
+odd_text = st.integers(0, 19).flatmap(lambda n: st.integers(1, 400_000).map(lambda k: "x" * k) if n == 0 else _text)
 lone_surrogates = st.sampled_from(["\ud800", "\udfff", "a\udc00b", "\ud83d"])
 names = st.one_of(st.sampled_from(["Read", "Bash", "mcp__server__" + "n" * 80, "a" * 65]), odd_text)
 json_leaf = st.one_of(
@@ -143,6 +144,25 @@ message = st.fixed_dictionaries(
         "content": st.one_of(odd_text, st.lists(content_block, max_size=5)),
     }
 )
+
+
+@st.composite
+def tool_loop(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Turns as Claude Code sends them: a question, then rounds of an assistant turn (thinking, text,
+    tool calls) and a user turn of their results, which now and then miss a call, answer one twice,
+    answer one that was never made, or come out of order."""
+    turns: list[dict[str, Any]] = [{"role": "user", "content": draw(odd_text)}]
+    for _ in range(draw(st.integers(0, 3))):
+        ids = draw(st.lists(tool_ids, max_size=4))
+        extras = draw(st.lists(st.one_of(thinking, text_block), max_size=2))
+        calls = [draw(tool_use).copy() | {"id": call_id} for call_id in ids]
+        turns.append({"role": "assistant", "content": [*extras, *calls]})
+        answered = draw(st.lists(st.sampled_from([*ids, "never-called"]), max_size=5)) if ids else []
+        results = [draw(tool_result) | {"tool_use_id": call_id} for call_id in answered]
+        turns.append({"role": "user", "content": [*results, *draw(st.lists(text_block, max_size=1))]})
+    return turns
+
+
 tool = st.one_of(
     st.fixed_dictionaries(
         {"name": names, "input_schema": st.one_of(free_json_object, deep().map(lambda d: {"type": "object", "x": d}))},
@@ -190,7 +210,7 @@ valid_bodies = st.fixed_dictionaries(
     {
         "model": st.one_of(st.sampled_from(MODELS), odd_text.filter(bool)),
         "max_tokens": st.integers(1, 2**63 - 1),
-        "messages": st.lists(message, min_size=1, max_size=5),
+        "messages": st.one_of(st.lists(message, min_size=1, max_size=5), tool_loop()),
     },
     optional=optional_fields,
 )
