@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from provider_proxy.dashboard.data import MAX_BUCKETS
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy_server import ProxyServer
 
@@ -165,3 +166,18 @@ def test_a_thinking_signature_in_the_proxys_shape_with_other_content_is_ignored(
     response = httpx.post(f"{proxy.url}/v1/messages", json=_body(model=model, messages=turns), timeout=20)
     assert response.status_code == 200, response.text
     assert "earlier reasoning" not in upstream.last.body.decode()
+
+
+@pytest.mark.parametrize("since", ["9999999999w", "99999999999999d", "9" * 400 + "d", "1" * 20 + "m"])
+def test_a_dashboard_period_before_the_year_1_is_a_400(proxy: ProxyServer, since: str) -> None:
+    """Before: a MemoryError (a bucket for every week back to then) or a NaN, as a plain-text 500."""
+    response = httpx.get(f"{proxy.url}/dashboard/data", params={"since": since}, timeout=20)
+    assert response.status_code == 400, response.text[:500]
+    assert response.json()["error"]["message"].startswith("since/until: ")
+
+
+@pytest.mark.parametrize("since", ["0001-01-01", "100000w"])
+def test_a_dashboard_period_of_centuries_keeps_its_charts_under_the_point_limit(proxy: ProxyServer, since: str) -> None:
+    response = httpx.get(f"{proxy.url}/dashboard/data", params={"since": since}, timeout=20)
+    assert response.status_code == 200, response.text[:500]
+    assert len(response.json()["buckets"]) <= MAX_BUCKETS + 1
