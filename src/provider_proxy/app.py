@@ -103,6 +103,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ProxyError(error_type, message, status=exc.status_code), RequestRecord().request_id)
 
 
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """A failure in a route Starlette serves (the dashboard's): Anthropic's shape, not plain text.
+    Starlette logs the traceback after this response has been sent."""
+    request_id = RequestRecord().request_id
+    logger.error("%s %s %s failed with an unexpected error", request_id, request.method, request.url.path)
+    return error_response(internal_error(request_id), request_id)
+
+
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyApp:
     config = config or build_config(settings)
     upstream = UpstreamClient(settings, config.secrets)
@@ -127,7 +135,8 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyAp
             await state.recorder.close()
 
     routes = [*dashboard_routes(), *_method_guards()]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    handlers = {HTTPException: _http_error, Exception: _unexpected_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.proxy = state
     return ProxyApp(app, state)
 

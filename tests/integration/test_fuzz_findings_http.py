@@ -181,3 +181,20 @@ def test_a_dashboard_period_of_centuries_keeps_its_charts_under_the_point_limit(
     response = httpx.get(f"{proxy.url}/dashboard/data", params={"since": since}, timeout=20)
     assert response.status_code == 200, response.text[:500]
     assert len(response.json()["buckets"]) <= MAX_BUCKETS + 1
+
+
+def test_an_unexpected_failure_outside_the_api_endpoints_is_an_anthropic_error(
+    proxy: ProxyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's endpoints go through Starlette: a bug there was a plain-text 500."""
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("provider_proxy.dashboard.routes.dashboard_data", broken)
+    response = httpx.get(f"{proxy.url}/dashboard/data", timeout=20)
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["type"] == "api_error"
+    assert error["message"].startswith("Internal proxy error; see the proxy log for req_")
+    assert response.headers["request-id"] in error["message"]

@@ -47,10 +47,10 @@ def parse_moment(text: str, now: float) -> float:
     """Epoch seconds for a span back from `now` or an ISO date/time."""
     span = _SPAN.match(text)
     if span:
-        moment = now - float(span.group(1)) * _UNIT_SECONDS[span.group(2).lower()]
-        if not moment >= _EARLIEST:  # NaN too: a span of 400 digits is infinite
+        back = now - float(span.group(1)) * _UNIT_SECONDS[span.group(2).lower()]
+        if not back >= _EARLIEST:  # NaN too: a span of 400 digits is infinite
             raise PeriodError(f"{text!r} reaches back before the year 1")
-        return moment
+        return back
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
