@@ -4,9 +4,12 @@ Anthropic's shape, every message and stream well-formed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import gzip
+import zlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import brotli
 import httpx
 import orjson
 import pytest
@@ -42,12 +45,22 @@ def _post(client: httpx.Client, path: str, content: bytes, headers: dict[str, st
     return response
 
 
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": brotli.compress,
+}
+
+
 @fuzz_settings()
-@given(body=valid_bodies, path=st.sampled_from(PATHS))
+@given(body=valid_bodies, path=st.sampled_from(PATHS), encoding=st.sampled_from([None, None, *COMPRESSORS]))
 def test_odd_but_valid_bodies_are_answered_or_refused_in_anthropic_shape(
-    client: httpx.Client, body: dict[str, Any], path: str
+    client: httpx.Client, body: dict[str, Any], path: str, encoding: str | None
 ) -> None:
-    response = _post(client, path, encode(body))
+    content = encode(body)
+    if encoding:
+        content = COMPRESSORS[encoding](content)
+    response = _post(client, path, content, {"content-encoding": encoding} if encoding else None)
     tried("bodies odd but valid", response.status_code)
     if response.status_code == 200 and path == "/v1/messages" and not body.get("stream"):
         check_message(orjson.loads(response.content), f"POST {path}")
