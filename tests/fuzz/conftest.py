@@ -58,6 +58,8 @@ web_search = "openrouter/perplexity/sonar"
 image = "mistral/pixtral-large-latest"
 think = "deepseek/deepseek-reasoner"
 long_context = { target = "gemini/gemini-2.5-pro", threshold = 20000 }
+subagent = "xai/grok-code-fast-1"
+background = "together/Qwen/Qwen3-Coder-480B-A35B-Instruct-FP8"
 """
     )
 
