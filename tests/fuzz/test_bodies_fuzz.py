@@ -84,3 +84,12 @@ def test_bodies_that_are_not_json_are_refused_in_anthropic_shape(
 ) -> None:
     headers = {"content-encoding": encoding} if encoding else None
     tried("bodies not JSON", _post(client, path, content, headers).status_code)
+
+
+def test_metrics_stay_bounded_after_the_fuzzing(client: httpx.Client) -> None:
+    """Runs after the tests above (file order): thousands of odd model names later, `/metrics` still
+    answers and holds a bounded number of series (client-chosen names are folded)."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    series = [line for line in response.text.splitlines() if line.startswith("proxy_requests_total{")]
+    assert len(series) <= 300, series[:20]
