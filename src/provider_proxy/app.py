@@ -64,14 +64,25 @@ class Endpoint:
     usage: bool = False
 
 
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/v1/messages"): Endpoint(messages, usage=True),
-    ("POST", "/v1/messages/count_tokens"): Endpoint(count_tokens),
-    ("GET", "/v1/models"): Endpoint(list_models),
-    **{(method, path): Endpoint(health, auth=False) for method in ("GET", "HEAD") for path in ("/", "/health")},
-    **{(method, "/ready"): Endpoint(ready, auth=False) for method in ("GET", "HEAD")},
-    ("GET", "/openapi.json"): Endpoint(openapi, auth=False),
-}
+def _with_head(endpoints: dict[tuple[str, str], Endpoint]) -> dict[tuple[str, str], Endpoint]:
+    """HEAD wherever GET (the server leaves the body out): Starlette would let it through to the guards."""
+    return {
+        **endpoints,
+        **{("HEAD", path): endpoint for (method, path), endpoint in endpoints.items() if method == "GET"},
+    }
+
+
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = _with_head(
+    {
+        ("POST", "/v1/messages"): Endpoint(messages, usage=True),
+        ("POST", "/v1/messages/count_tokens"): Endpoint(count_tokens),
+        ("GET", "/v1/models"): Endpoint(list_models),
+        ("GET", "/"): Endpoint(health, auth=False),
+        ("GET", "/health"): Endpoint(health, auth=False),
+        ("GET", "/ready"): Endpoint(ready, auth=False),
+        ("GET", "/openapi.json"): Endpoint(openapi, auth=False),
+    }
+)
 
 
 # `GET /v1/models/{model_id}`: the one endpoint with a path parameter (the id may hold slashes).
@@ -153,7 +164,7 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             endpoint = _ENDPOINTS.get((scope["method"], scope["path"]))
-            if endpoint is None and scope["method"] == "GET" and scope["path"].startswith(MODELS_PREFIX):
+            if endpoint is None and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(MODELS_PREFIX):
                 endpoint = _MODEL_ENDPOINT
             if endpoint is not None:
                 await self._serve(endpoint, scope, receive, send)

@@ -198,3 +198,13 @@ def test_an_unexpected_failure_outside_the_api_endpoints_is_an_anthropic_error(
     assert error["type"] == "api_error"
     assert error["message"].startswith("Internal proxy error; see the proxy log for req_")
     assert response.headers["request-id"] in error["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/models/claude-opus-5-5", "/openapi.json", "/", "/health", "/ready"])
+def test_head_is_answered_wherever_get_is(proxy: ProxyServer, path: str) -> None:
+    """Starlette lets HEAD through wherever GET is allowed: HEAD /v1/models reached the guard meant
+    for wrong methods only (an AssertionError, a 500)."""
+    get = httpx.get(f"{proxy.url}{path}", timeout=20)
+    head = httpx.head(f"{proxy.url}{path}", timeout=20)
+    assert (head.status_code, head.content) == (get.status_code, b"")
+    assert head.headers["content-type"] == get.headers["content-type"]
