@@ -17,7 +17,9 @@ _STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_t
 def check_answer(status: int, content_type: str, body: bytes, what: str) -> None:
     """`what` names the request in the failure message (method, path, a short body)."""
     assert status < 500, f"{what} -> the proxy's own {status}: {body[:2000]!r}"
-    if status >= 300:
+    if 300 <= status < 400:
+        return  # Starlette's redirect of a path with a trailing slash: no error, no body
+    if status >= 400:
         assert content_type.startswith("application/json"), f"{what} -> {status} {content_type}: {body[:500]!r}"
         check_error_body(orjson.loads(body), what)
     elif content_type.startswith("text/event-stream"):

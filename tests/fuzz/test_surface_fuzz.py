@@ -1,15 +1,20 @@
-"""The query parameters the proxy parses itself (the dashboard's period, the models list's paging),
-with Hypothesis-made values over real HTTP: never a 5xx, every error in Anthropic's shape."""
+"""The rest of the HTTP surface, with Hypothesis-made values over real HTTP: every method on every
+path (the described ones, the dashboard's, and others), and the query parameters the proxy parses
+itself (the dashboard's period, the models list's paging). Never a 5xx, every error in Anthropic's
+shape."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from provider_proxy.api.openapi import description
 from tests.fuzz.budget import CLIENT_KEY, fuzz_settings, tried
 from tests.fuzz.checks import check_answer
 from tests.support.proxy_server import ProxyServer
@@ -62,3 +67,30 @@ def test_any_models_page_is_answered_or_refused_in_anthropic_shape(
 ) -> None:
     pairs = (("limit", limit), ("after_id", after), ("before_id", before))
     _get(client, "/v1/models", {name: value for name, value in pairs if value is not None})
+
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+PATHS = [
+    *orjson.loads(description())["paths"],
+    "/v1/models/claude-opus-5-5",
+    "/v1/models/",
+    "/v1/messages/",
+    "/dashboard",
+    "/dashboard/data",
+    "/metrics",
+    "/v1",
+    "/v1/complete",
+]
+
+
+@fuzz_settings()
+@given(method=st.sampled_from(METHODS), path=st.one_of(st.sampled_from(PATHS), st.text().map(lambda t: "/" + quote(t))))
+def test_any_method_on_any_path_is_answered_or_refused_in_anthropic_shape(
+    client: httpx.Client, method: str, path: str
+) -> None:
+    response = client.request(method, path, content=b"{}")
+    tried("methods and paths", response.status_code)
+    if method == "HEAD":  # no body to look at
+        assert response.status_code < 500, f"HEAD {path} -> the proxy's own {response.status_code}"
+        return
+    check_answer(response.status_code, response.headers.get("content-type", ""), response.content, f"{method} {path}")
