@@ -208,3 +208,31 @@ def test_head_is_answered_wherever_get_is(proxy: ProxyServer, path: str) -> None
     head = httpx.head(f"{proxy.url}{path}", timeout=20)
     assert (head.status_code, head.content) == (get.status_code, b"")
     assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def _with_unknown_block_and_result(parts: list[Any]) -> dict[str, Any]:
+    """An unknown block sends the body down the lenient path, which sorts the tool result's parts."""
+    result = {"type": "tool_result", "tool_use_id": "t1", "content": parts}
+    turns = _tool_use_turns({})
+    turns[2]["content"] = [{"type": "hologram"}, result]
+    return _body(messages=turns)
+
+
+@pytest.mark.parametrize("kind", [[], {}, ["text"]])
+def test_a_tool_result_part_whose_type_is_not_a_string_is_a_400(proxy: ProxyServer, kind: Any) -> None:
+    body = _with_unknown_block_and_result([{"type": "text", "text": "ok"}, {"type": kind, "text": "x"}])
+    error = _assert_invalid(httpx.post(f"{proxy.url}/v1/messages", json=body, timeout=20))
+    assert error["message"].startswith("messages.2.content.")
+
+
+def test_many_tool_result_parts_beside_an_unknown_block_take_linear_time(
+    proxy: ProxyServer, upstream: FakeUpstream
+) -> None:
+    """Each kept part was looked up in the list of kept parts (a deep comparison with each): 30,000
+    parts held the event loop, and every other client, for some ten seconds."""
+    parts = [{"type": "text", "text": f"line {n}"} for n in range(30_000)] + [{"type": "smell"}]
+    started = time.monotonic()
+    response = httpx.post(f"{proxy.url}/v1/messages", json=_with_unknown_block_and_result(parts), timeout=60)
+    assert response.status_code == 200, response.text[:500]
+    assert time.monotonic() - started < 5
+    assert "line 29999" in upstream.last.body.decode()

@@ -114,14 +114,23 @@ def _drop_unknown_blocks(data: Any) -> list[str]:
                 dropped.append(kind)
                 continue
             if kind == "tool_result" and isinstance(block.get("content"), list):
-                parts = block["content"]
-                block["content"] = [
-                    p for p in parts if not isinstance(p, dict) or p.get("type") in KNOWN_TOOL_RESULT_PART_TYPES
-                ]
-                dropped.extend(str(p.get("type")) for p in parts if isinstance(p, dict) and p not in block["content"])
+                block["content"] = _known_parts(block["content"], dropped)
             kept.append(block)
         message["content"] = kept
     return dropped
+
+
+def _known_parts(parts: list[Any], dropped: list[str]) -> list[Any]:
+    """A tool result's parts without those of a type the proxy cannot translate (added to `dropped`).
+    A part whose type is missing or not a string is kept, for the typed decoding to name."""
+    kept = []
+    for part in parts:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if isinstance(kind, str) and kind not in KNOWN_TOOL_RESULT_PART_TYPES:
+            dropped.append(kind)
+        else:
+            kept.append(part)
+    return kept
 
 
 # How much of the client's block type names an error message or a log line repeats.
