@@ -236,3 +236,21 @@ def test_many_tool_result_parts_beside_an_unknown_block_take_linear_time(
     assert response.status_code == 200, response.text[:500]
     assert time.monotonic() - started < 5
     assert "line 29999" in upstream.last.body.decode()
+
+
+def test_thousands_of_tool_calls_and_results_in_one_turn_take_linear_time(
+    proxy: ProxyServer, upstream: FakeUpstream
+) -> None:
+    """Each result was matched by scanning the turn's calls: 30,000 calls and their results held the
+    event loop for about ten seconds."""
+    count = 30_000
+    calls = [{"type": "tool_use", "id": f"toolu_{n:06d}", "name": "Read", "input": {}} for n in range(count)]
+    results = [{"type": "tool_result", "tool_use_id": f"toolu_{n:06d}", "content": f"r{n}"} for n in range(count)]
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": calls}]
+    turns.append({"role": "user", "content": results[::-1]})  # answered in reverse order
+    started = time.monotonic()
+    response = httpx.post(f"{proxy.url}/v1/messages", json=_body(messages=turns), timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    assert time.monotonic() - started < 5
+    sent = upstream.last.json["messages"]
+    assert [m["content"] for m in sent[2:5]] == ["r0", "r1", "r2"]

@@ -9,6 +9,7 @@ Rules the providers enforce and this module keeps:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -297,16 +298,19 @@ class _HistoryBuilder:
         parts: list[ContentPart] = []
         tool_images: list[ContentPart] = []
         results: dict[str, str] = {}
+        # The calls still waiting for a result, by the id the client knows, in the order they were made.
+        waiting: dict[str, deque[str]] = {}
+        for key, sent in self.pending:
+            waiting.setdefault(key, deque()).append(sent)
         for block in blocks:
             if not isinstance(block, ToolResultBlock):
                 parts.extend(self.user_part(block))
                 continue
             text, images = self.tool_result_content(block)
             tool_images.extend(images)
-            call_id = self.call_id(block.tool_use_id)
-            slot = next((sent for key, sent in self.pending if key == call_id and sent not in results), None)
-            if slot is not None:
-                results[slot] = text
+            slots = waiting.get(self.call_id(block.tool_use_id))
+            if slots:
+                results[slots.popleft()] = text
             else:
                 parts.append(_text_part(f"[result of tool call {block.tool_use_id}]\n{text}"))
         self.answer_pending(results)
