@@ -254,3 +254,21 @@ def test_thousands_of_tool_calls_and_results_in_one_turn_take_linear_time(
     assert time.monotonic() - started < 5
     sent = upstream.last.json["messages"]
     assert [m["content"] for m in sent[2:5]] == ["r0", "r1", "r2"]
+
+
+def test_thousands_of_tool_calls_sharing_one_id_take_linear_time(proxy: ProxyServer, upstream: FakeUpstream) -> None:
+    """Repeated ids get suffixes (_2, _3, ...); each repeat tried every suffix from _2 up: 10,000
+    calls with one id held the event loop for about 15 s."""
+    count = 10_000
+    calls = [{"type": "tool_use", "id": "toolu_same", "name": "Read", "input": {}} for _ in range(count)]
+    results = [{"type": "tool_result", "tool_use_id": "toolu_same", "content": f"r{n}"} for n in range(count)]
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": calls}]
+    turns.append({"role": "user", "content": results})
+    started = time.monotonic()
+    response = httpx.post(f"{proxy.url}/v1/messages", json=_body(messages=turns), timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    assert time.monotonic() - started < 5
+    sent = upstream.last.json["messages"]
+    ids = [call["id"] for call in sent[1]["tool_calls"]]
+    assert len(set(ids)) == count and ids[:3] == ["toolu_same", "toolu_same_2", "toolu_same_3"]
+    assert [(m["tool_call_id"], m["content"]) for m in sent[2:4]] == [("toolu_same", "r0"), ("toolu_same_2", "r1")]

@@ -271,11 +271,14 @@ class _HistoryBuilder:
         """Ids made unique within one message: a repeat gets a suffix (its result is matched in order)."""
         seen: set[str] = set()
         unique: list[str] = []
+        # The last suffix each id was given: a repeat starts there, not from _2 again.
+        suffixes: dict[str, int] = {}
         for call_id in ids:
-            candidate, n = call_id, 1
+            candidate, n = call_id, suffixes.get(call_id, 1)
             while candidate in seen:
                 n += 1
                 candidate = self.call_id(f"{call_id}_{n}")
+            suffixes[call_id] = n
             seen.add(candidate)
             unique.append(candidate)
         return unique
