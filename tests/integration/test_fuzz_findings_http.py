@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -200,7 +201,9 @@ def test_an_unexpected_failure_outside_the_api_endpoints_is_an_anthropic_error(
     assert response.headers["request-id"] in error["message"]
 
 
-@pytest.mark.parametrize("path", ["/v1/models", "/v1/models/claude-opus-5-5", "/openapi.json", "/", "/health", "/ready"])
+@pytest.mark.parametrize(
+    "path", ["/v1/models", "/v1/models/claude-opus-5-5", "/openapi.json", "/", "/health", "/ready"]
+)
 def test_head_is_answered_wherever_get_is(proxy: ProxyServer, path: str) -> None:
     """Starlette lets HEAD through wherever GET is allowed: HEAD /v1/models reached the guard meant
     for wrong methods only (an AssertionError, a 500)."""
@@ -272,3 +275,21 @@ def test_thousands_of_tool_calls_sharing_one_id_take_linear_time(proxy: ProxySer
     ids = [call["id"] for call in sent[1]["tool_calls"]]
     assert len(set(ids)) == count and ids[:3] == ["toolu_same", "toolu_same_2", "toolu_same_3"]
     assert [(m["tool_call_id"], m["content"]) for m in sent[2:4]] == [("toolu_same", "r0"), ("toolu_same_2", "r1")]
+
+
+def test_thousands_of_system_messages_in_a_row_fold_in_linear_time(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream
+) -> None:
+    """Local models get mid-conversation system text folded into the user turn before it; each system
+    message copied the whole turn again: 40,000 of them (5 MB) held the event loop for about 7 s."""
+    proxy = start_proxy(provider_kind="ollama")
+    count = 40_000
+    pad = "x" * 100
+    turns = [{"role": "user", "content": "hi"}, *({"role": "system", "content": f"s{n}{pad}"} for n in range(count))]
+    started = time.monotonic()
+    response = httpx.post(f"{proxy.url}/v1/messages", json=_body(model="qwen3", messages=turns), timeout=120)
+    assert response.status_code == 200, response.text[:500]
+    assert time.monotonic() - started < 5
+    [user] = [m for m in upstream.last.json["messages"] if m["role"] == "user"]
+    assert user["content"].startswith(f"hi\n\n<system>\ns0{pad}\n</system>\n\n<system>\ns1{pad}\n</system>")
+    assert user["content"].endswith(f"<system>\ns{count - 1}{pad}\n</system>")

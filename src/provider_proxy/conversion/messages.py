@@ -156,6 +156,8 @@ class _HistoryBuilder:
         self.deferred: list[ChatMessage] = []
         # Mid-conversation system text waiting for the next user message (`mid_system_as_user`).
         self.carried: list[ContentPart] = []
+        # System messages in a row waiting to be folded into the turn before them, all at once.
+        self.folds: list[TextPart] = []
 
     def tool_result_content(self, block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
         """The text of a tool result, and the images it carries."""
@@ -203,6 +205,8 @@ class _HistoryBuilder:
         blocks: list[ContentBlock] = (
             [TextBlock(text=message.content)] if isinstance(message.content, str) else message.content
         )
+        if message.role != "system":
+            self.fold_systems()
         if message.role == "assistant":
             self.answer_pending({})
             self.flush_carried()
@@ -215,21 +219,25 @@ class _HistoryBuilder:
     def system(self, blocks: list[ContentBlock]) -> None:
         text = "\n\n".join(b.text for b in blocks if isinstance(b, TextBlock))
         if self.profile.mid_system_as_user and self.out:
-            self.fold_system(_text_part(f"<system>\n{text}\n</system>"))
+            self.folds.append(_text_part(f"<system>\n{text}\n</system>"))
             return
         message: ChatMessage = {"role": "system", "content": text}
         (self.deferred if self.pending else self.out).append(message)
 
-    def fold_system(self, part: TextPart) -> None:
+    def fold_systems(self) -> None:
         """System text joins the user turn before it, or else waits for the next user message (chat
-        templates that refuse a second system message often refuse two user messages in a row too)."""
+        templates that refuse a second system message often refuse two user messages in a row too).
+        All the system messages in a row at once: one by one, each copied the turn's text again."""
+        if not self.folds:
+            return
+        parts, self.folds = self.folds, []
         last = self.out[-1]
         if last["role"] != "user" or self.pending:
-            self.carried.append(part)
+            self.carried.extend(parts)
         elif isinstance(last["content"], str):
-            last["content"] = f"{last['content']}\n\n{part['text']}"
+            last["content"] = "\n\n".join([last["content"], *(part["text"] for part in parts)])
         else:
-            last["content"].append(part)
+            last["content"].extend(parts)
 
     def flush_carried(self) -> None:
         if self.carried:
@@ -367,6 +375,7 @@ def convert_history(messages: Sequence[Message], options: HistoryOptions) -> lis
     builder = _HistoryBuilder(options)
     for index, message in enumerate(messages):
         builder.add(index, message)
+    builder.fold_systems()
     builder.answer_pending({})
     builder.flush_carried()
     return builder.out
