@@ -5,7 +5,7 @@ stream well-formed."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 
 @pytest.fixture(scope="module")
-def session() -> Any:
+def session() -> Iterator[requests.Session]:
     with requests.Session() as client:
         client.headers["x-api-key"] = CLIENT_KEY
         yield client
