@@ -121,15 +121,19 @@ def _drop_unknown_blocks(data: Any) -> list[str]:
 
 
 def _known_parts(parts: list[Any], dropped: list[str]) -> list[Any]:
-    """A tool result's parts without those of a type the proxy cannot translate (added to `dropped`).
-    A part whose type is missing or not a string is kept, for the typed decoding to name."""
+    """A tool result's parts without the objects of a type the proxy cannot translate, a missing type
+    or one that is not a string included (added to `dropped`). Anything else is kept, for the typed
+    decoding to name."""
     kept = []
     for part in parts:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if isinstance(kind, str) and kind not in KNOWN_TOOL_RESULT_PART_TYPES:
-            dropped.append(kind)
-        else:
+        if not isinstance(part, dict):
             kept.append(part)
+            continue
+        kind = part.get("type")
+        if isinstance(kind, str) and kind in KNOWN_TOOL_RESULT_PART_TYPES:
+            kept.append(part)
+        else:
+            dropped.append(kind if isinstance(kind, str) else str(kind))
     return kept
 
 
