@@ -47,6 +47,7 @@ from provider_proxy.services.routing import Router
 from provider_proxy.services.token_counting import TokenCounter
 from provider_proxy.services.upstream import UpstreamClient
 from provider_proxy.services.usage.record import RequestRecord
+from provider_proxy.utils.logging import loggable
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -204,7 +205,7 @@ class ProxyApp:
             response.raw_headers.append((b"request-id", record.request_id.encode()))
             return response
         except ProxyError as error:
-            logger.warning("%s failed: %s %s", record.request_id, error.error_type, error.message)
+            logger.warning("%s failed: %s %s", record.request_id, error.error_type, loggable(error.message, 1000))
             record.error_type = error.error_type
             return error_response(error, record.request_id)
         except Exception:

@@ -297,3 +297,20 @@ def test_thousands_of_system_messages_in_a_row_fold_in_linear_time(
     [user] = [m for m in upstream.last.json["messages"] if m["role"] == "user"]
     assert user["content"].startswith(f"hi\n\n<system>\ns0{pad}\n</system>\n\n<system>\ns1{pad}\n</system>")
     assert user["content"].endswith(f"<system>\ns{count - 1}{pad}\n</system>")
+
+
+def test_a_value_echoed_in_a_validation_error_is_cut_and_cannot_forge_log_lines(
+    proxy: ProxyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """msgspec repeats a wrong enum value in its message: a 1 MB role came back as a 1 MB error (and
+    log line), and a line break in it wrote a forged line into the log."""
+    caplog.set_level(logging.WARNING, logger="provider_proxy.request")
+    role = "x" * 1_000_000 + "\n2026-01-01 00:00:00 INFO provider_proxy.request: req_forged"
+    body = _body(messages=[{"role": role, "content": "hi"}])
+    error = _assert_invalid(httpx.post(f"{proxy.url}/v1/messages", json=body, timeout=20), "messages.0.role: ")
+    assert len(error["message"]) < 400
+    deadline = time.monotonic() + 5
+    while not (lines := [r.getMessage() for r in caplog.records if "failed: invalid_request_error" in r.getMessage()]):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert "\n" not in lines[0] and len(lines[0]) < 1200

@@ -35,6 +35,8 @@ _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
 }
 _PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
+# How much of msgspec's message a 400 repeats.
+_MESSAGE_SHOWN: Final = 200
 
 
 def describe_validation_error(error: msgspec.ValidationError) -> str:
@@ -46,6 +48,8 @@ def describe_validation_error(error: msgspec.ValidationError) -> str:
     if missing:
         parts.append(missing.group(1))
         message = "Field required"
+    if len(message) > _MESSAGE_SHOWN:  # msgspec repeats a wrong enum value, whatever its size
+        message = f"{message[:_MESSAGE_SHOWN]}..."
     return f"{'.'.join(parts)}: {message}" if parts else message
 
 
