@@ -314,3 +314,14 @@ def test_a_value_echoed_in_a_validation_error_is_cut_and_cannot_forge_log_lines(
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert "\n" not in lines[0] and len(lines[0]) < 1200
+
+
+def test_a_translation_note_naming_a_client_string_cannot_forge_log_lines(
+    proxy: ProxyServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="provider_proxy.request")
+    tool = {"type": "web_search_20250305\nINFO provider_proxy.request: req_forged", "name": "web_search"}
+    response = httpx.post(f"{proxy.url}/v1/messages", json=_body(tools=[tool]), timeout=20)
+    assert response.status_code == 200, response.text
+    notes = [r.getMessage() for r in caplog.records if "left out server tool" in r.getMessage()]
+    assert notes and all("\n" not in note for note in notes)

@@ -26,6 +26,7 @@ from provider_proxy.services.routing import RequestTraits, is_subagent
 from provider_proxy.services.token_counting import estimate_input_tokens
 from provider_proxy.services.upstream import Outcome
 from provider_proxy.services.usage.record import RequestRecord
+from provider_proxy.utils.logging import loggable
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -54,7 +55,7 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
             translation = to_openai(anthropic_request, target)
             body = fit_window(orjson.dumps(translation.body), translation, target, state.tokens)
         for note in translation.notes:
-            logger.info("%s %s", record.request_id, note)
+            logger.info("%s %s", record.request_id, loggable(note, 1000))  # notes may name client strings
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s upstream request to %s: %s", record.request_id, target.label, body.decode())
         return translation, body
