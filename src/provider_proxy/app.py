@@ -34,6 +34,7 @@ from provider_proxy.api.context import Answer, Handler, ProxyState
 from provider_proxy.api.handlers import count_tokens, health, messages, ready
 from provider_proxy.api.model_list import PREFIX as MODELS_PREFIX
 from provider_proxy.api.model_list import get_model, list_models
+from provider_proxy.api.openapi import openapi
 from provider_proxy.api.responses import error_response
 from provider_proxy.config.proxy_config import ProxyConfig, build_config
 from provider_proxy.config.settings import Settings
@@ -53,6 +54,7 @@ from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.report import Pricing
 from provider_proxy.services.web_search.backends import SearchBackend
 from provider_proxy.services.web_search.loop import WebSearch
+from provider_proxy.utils.logging import loggable
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -70,13 +72,25 @@ class Endpoint:
     usage: bool = False
 
 
-_ENDPOINTS: dict[tuple[str, str], Endpoint] = {
-    ("POST", "/v1/messages"): Endpoint(messages, usage=True),
-    ("POST", "/v1/messages/count_tokens"): Endpoint(count_tokens),
-    ("GET", "/v1/models"): Endpoint(list_models),
-    **{(method, path): Endpoint(health, auth=False) for method in ("GET", "HEAD") for path in ("/", "/health")},
-    **{(method, "/ready"): Endpoint(ready, auth=False) for method in ("GET", "HEAD")},
-}
+def _with_head(endpoints: dict[tuple[str, str], Endpoint]) -> dict[tuple[str, str], Endpoint]:
+    """HEAD wherever GET (the server leaves the body out): Starlette would let it through to the guards."""
+    return {
+        **endpoints,
+        **{("HEAD", path): endpoint for (method, path), endpoint in endpoints.items() if method == "GET"},
+    }
+
+
+_ENDPOINTS: dict[tuple[str, str], Endpoint] = _with_head(
+    {
+        ("POST", "/v1/messages"): Endpoint(messages, usage=True),
+        ("POST", "/v1/messages/count_tokens"): Endpoint(count_tokens),
+        ("GET", "/v1/models"): Endpoint(list_models),
+        ("GET", "/"): Endpoint(health, auth=False),
+        ("GET", "/health"): Endpoint(health, auth=False),
+        ("GET", "/ready"): Endpoint(ready, auth=False),
+        ("GET", "/openapi.json"): Endpoint(openapi, auth=False),
+    }
+)
 
 
 # `GET /v1/models/{model_id}`: the one endpoint with a path parameter (the id may hold slashes).
@@ -101,7 +115,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     error_type = _HTTP_ERRORS.get(exc.status_code, "invalid_request_error")
     message = f"{request.method} {request.url.path}: {exc.detail}"
     if exc.status_code == 404:
-        message += " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /)"
+        message += (
+            " (this proxy serves POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models and GET /;"
+            " GET /openapi.json describes them)"
+        )
     return error_response(ProxyError(error_type, message, status=exc.status_code), RequestRecord().request_id)
 
 
@@ -110,6 +127,14 @@ def _web_search(config: ProxyConfig, dispatcher: Dispatcher) -> WebSearch | None
     if config.web_search is None:
         return None
     return WebSearch(SearchBackend(config.web_search, config.secrets), dispatcher, config.secrets)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """A failure in a route Starlette serves (the dashboard's): Anthropic's shape, not plain text.
+    Starlette logs the traceback after this response has been sent."""
+    request_id = RequestRecord().request_id
+    logger.error("%s %s %s failed with an unexpected error", request_id, request.method, request.url.path)
+    return error_response(internal_error(request_id), request_id)
 
 
 def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyApp:
@@ -162,7 +187,8 @@ def create_app(settings: Settings, config: ProxyConfig | None = None) -> ProxyAp
             await state.recorder.close()
 
     routes = [*dashboard_routes(), *_method_guards()]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    handlers = {HTTPException: _http_error, Exception: _unexpected_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.proxy = state
     return ProxyApp(app, state)
 
@@ -179,7 +205,7 @@ class ProxyApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             endpoint = _ENDPOINTS.get((scope["method"], scope["path"]))
-            if endpoint is None and scope["method"] == "GET" and scope["path"].startswith(MODELS_PREFIX):
+            if endpoint is None and scope["method"] in ("GET", "HEAD") and scope["path"].startswith(MODELS_PREFIX):
                 endpoint = _MODEL_ENDPOINT
             if endpoint is not None:
                 await self._serve(endpoint, scope, receive, send)
@@ -239,7 +265,7 @@ class ProxyApp:
             response.raw_headers.append((b"request-id", record.request_id.encode()))
             return response
         except ProxyError as error:
-            logger.warning("%s failed: %s %s", record.request_id, error.error_type, error.message)
+            logger.warning("%s failed: %s %s", record.request_id, error.error_type, loggable(error.message, 1000))
             record.error_type = error.error_type
             return error_response(error, record.request_id)
         except Exception:

@@ -116,6 +116,23 @@ def is_nesting_error(exc: BaseException) -> bool:
     )
 
 
+def integer_out_of_range() -> ProxyError:
+    return invalid_request(
+        "Request JSON holds an integer outside the 64-bit range the proxy and providers take "
+        f"({-(2**63)} to {2**64 - 1}); look at the tools' input_schema and the tool_use inputs"
+    )
+
+
+def client_json_error(exc: BaseException) -> ProxyError | None:
+    """The client's 400 for a failure that valid but unusual request JSON causes (nesting beyond
+    `JSON_DEPTH_LIMIT`, an integer orjson cannot write), or None for any other failure."""
+    if is_nesting_error(exc):
+        return too_deeply_nested()
+    if isinstance(exc, orjson.JSONEncodeError) and "Integer exceeds 64-bit range" in str(exc):
+        return integer_out_of_range()
+    return None
+
+
 def internal_error(request_id: str) -> ProxyError:
     """What a client sees when the proxy itself failed; the traceback is in the log under `request_id`."""
     return ProxyError("api_error", f"Internal proxy error; see the proxy log for {request_id}")

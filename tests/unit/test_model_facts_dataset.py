@@ -115,3 +115,9 @@ def test_facts_load_with_the_network_blocked() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("name", ["", " ", "\x1c", "\t\n"])
+def test_a_name_of_only_whitespace_is_unknown_not_a_crash(name: str) -> None:
+    assert model_catalog.lookup(name) is None
+    assert model_facts(name).context_window is None

@@ -39,3 +39,11 @@ async def test_series_fill_every_bucket_and_sum_small_models_as_other(store: Usa
     assert data["totals"]["requests"] == 9 and data["totals"]["latency_ms"]["p99"] == 250.0
     assert data["errors_by_type"] == [{"type": "api_error", "count": 1}]
     assert data["top_keys"][0]["group"] == "-"
+
+
+def test_buckets_of_a_period_of_centuries_are_whole_weeks_under_the_point_limit() -> None:
+    for years in (2, 10, 1000, 9000):
+        period = Period(T0 - years * 365.25 * 86400, T0)
+        size = bucket_seconds(period)
+        assert size % (7 * 86400) == 0
+        assert (period.end - period.start) / size <= MAX_BUCKETS

@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import Request
 
 from provider_proxy.api.context import header
-from provider_proxy.errors import ProxyError, invalid_request, is_nesting_error, too_deeply_nested
+from provider_proxy.errors import ProxyError, client_json_error, invalid_request, too_deeply_nested
 from provider_proxy.models.anthropic import (
     KNOWN_BLOCK_TYPES,
     KNOWN_TOOL_RESULT_PART_TYPES,
@@ -35,6 +35,8 @@ _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
 }
 _PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
+# How much of msgspec's message a 400 repeats.
+_MESSAGE_SHOWN: Final = 200
 
 
 def describe_validation_error(error: msgspec.ValidationError) -> str:
@@ -46,6 +48,8 @@ def describe_validation_error(error: msgspec.ValidationError) -> str:
     if missing:
         parts.append(missing.group(1))
         message = "Field required"
+    if len(message) > _MESSAGE_SHOWN:  # msgspec repeats a wrong enum value, whatever its size
+        message = f"{message[:_MESSAGE_SHOWN]}..."
     return f"{'.'.join(parts)}: {message}" if parts else message
 
 
@@ -114,14 +118,42 @@ def _drop_unknown_blocks(data: Any) -> list[str]:
                 dropped.append(kind)
                 continue
             if kind == "tool_result" and isinstance(block.get("content"), list):
-                parts = block["content"]
-                block["content"] = [
-                    p for p in parts if not isinstance(p, dict) or p.get("type") in KNOWN_TOOL_RESULT_PART_TYPES
-                ]
-                dropped.extend(str(p.get("type")) for p in parts if isinstance(p, dict) and p not in block["content"])
+                block["content"] = _known_parts(block["content"], dropped)
             kept.append(block)
         message["content"] = kept
     return dropped
+
+
+def _known_parts(parts: list[Any], dropped: list[str]) -> list[Any]:
+    """A tool result's parts without the objects of a type the proxy cannot translate, a missing type
+    or one that is not a string included (added to `dropped`). Anything else is kept, for the typed
+    decoding to name."""
+    kept = []
+    for part in parts:
+        if not isinstance(part, dict):
+            kept.append(part)
+            continue
+        kind = part.get("type")
+        if isinstance(kind, str) and kind in KNOWN_TOOL_RESULT_PART_TYPES:
+            kept.append(part)
+        else:
+            dropped.append(kind if isinstance(kind, str) else str(kind))
+    return kept
+
+
+# How much of the client's block type names an error message or a log line repeats.
+_TYPE_SHOWN: Final = 40
+_TYPES_SHOWN: Final = 10
+
+
+def describe_dropped(dropped: list[str]) -> str:
+    """The dropped block types for an error message or a log line: each once, at most ten, long names
+    cut, names that are not plain words quoted (an empty one included)."""
+    kinds = sorted(set(dropped))
+    shown = [kind if kind.isidentifier() else repr(kind) for kind in kinds[:_TYPES_SHOWN]]
+    shown = [kind if len(kind) <= _TYPE_SHOWN else f"{kind[:_TYPE_SHOWN]}..." for kind in shown]
+    more = f" and {len(kinds) - _TYPES_SHOWN} more" if len(kinds) > _TYPES_SHOWN else ""
+    return ", ".join(shown) + more
 
 
 def _refuse_emptied_last_message(data: Any, dropped: list[str]) -> None:
@@ -132,7 +164,7 @@ def _refuse_emptied_last_message(data: Any, dropped: list[str]) -> None:
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict) and messages[-1].get("content") == []:
         raise invalid_request(
             f"messages.{len(messages) - 1}.content: no block this proxy can translate; dropped block types: "
-            f"{', '.join(sorted(set(dropped)))} (it translates {', '.join(sorted(KNOWN_BLOCK_TYPES))})"
+            f"{describe_dropped(dropped)} (it translates {', '.join(sorted(KNOWN_BLOCK_TYPES))})"
         )
 
 
@@ -150,21 +182,27 @@ def decode_request(raw: bytes, kind: type[T]) -> tuple[T, list[str]]:
         raise too_deeply_nested() from None
     try:
         return _decode_leniently(raw, kind, error)
-    except (RecursionError, orjson.JSONDecodeError):
-        # The body is valid JSON (msgspec said so): orjson refuses only its depth.
+    except RecursionError:
         raise too_deeply_nested() from None
+    except orjson.JSONDecodeError as exc:
+        # msgspec stopped at the first value of the wrong type: the JSON after it was never checked.
+        if str(exc).startswith("depth limit exceeded"):
+            raise too_deeply_nested() from None
+        raise invalid_request(f"Request body is not valid JSON: {exc}") from None
 
 
 class _ClientJson:
     """`with client_json:` around work on the client's request (translating it, counting its tokens):
-    a failure that nesting beyond the limit causes becomes the client's 400, anything else passes."""
+    a failure that nesting beyond the limit or an integer beyond 64 bits causes becomes the client's
+    400, anything else passes."""
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if exc is not None and is_nesting_error(exc):
-            raise too_deeply_nested() from None
+        error = client_json_error(exc) if exc is not None else None
+        if error is not None:
+            raise error from None
 
 
 client_json: Final = _ClientJson()

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provider_proxy import __version__
-from provider_proxy.api.body import check_messages_request, client_json, decode_request, read_body
+from provider_proxy.api.body import check_messages_request, client_json, decode_request, describe_dropped, read_body
 from provider_proxy.api.context import Answer, ProxyState, header
 from provider_proxy.api.responses import JSON
 from provider_proxy.api.sse_response import EventStreamResponse
@@ -35,6 +35,7 @@ from provider_proxy.services.provider_count import provider_count
 from provider_proxy.services.routing import RequestTraits, is_subagent
 from provider_proxy.services.upstream import Outcome
 from provider_proxy.services.usage.record import RequestRecord
+from provider_proxy.utils.logging import loggable
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -55,7 +56,9 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     record.session_id = header(request, b"x-claude-code-session-id")[:_SESSION_ID_LIMIT] or None
     _note_target(record, route)
     if dropped:
-        logger.info("%s dropped content blocks the upstream cannot take: %s", record.request_id, ", ".join(dropped))
+        logger.info(
+            "%s dropped content blocks the upstream cannot take: %s", record.request_id, describe_dropped(dropped)
+        )
 
     # Server-tool blocks in the history matter only to requests that offer the server tool (a loop over
     # the few tools, not a scan of the body).
@@ -94,7 +97,7 @@ def _preparer(client_request: ClientRequest, record: RequestRecord, state: Proxy
                 # prompt too long in Anthropic's own words, Responses API ones as chat providers do.
                 prepared.body = fit_window(prepared.body, prepared.translation, target, state.tokens)
         for note in prepared.notes:
-            logger.info("%s %s", record.request_id, note)
+            logger.info("%s %s", record.request_id, loggable(note, 1000))  # notes may name client strings
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s upstream request to %s: %s", record.request_id, target.label, prepared.body.decode())
         return prepared

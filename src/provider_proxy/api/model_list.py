@@ -41,7 +41,7 @@ def model_info(model_id: str, route: Route) -> ModelInfo:
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", str(_DEFAULT_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 1000:
         raise invalid_request(f"limit: must be a number from 1 to 1000 (got {raw!r})")
     return int(raw)
 

@@ -13,6 +13,7 @@ content as parts, and a marked tool result becomes one text part. Elsewhere they
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,6 +167,8 @@ class _HistoryBuilder:
         # Cache breakpoints are kept (`cache_control`); tool results that carry one, by call id.
         self.cache = self.profile.cache_control
         self.cached_results: dict[str, dict[str, Any]] = {}
+        # System messages in a row waiting to be folded into the turn before them, all at once.
+        self.folds: list[TextPart] = []
 
     def tool_result_content(self, block: ToolResultBlock) -> tuple[str, list[ContentPart]]:
         """The text of a tool result, and the images it carries."""
@@ -215,6 +218,8 @@ class _HistoryBuilder:
         blocks: list[ContentBlock] = (
             [TextBlock(text=message.content)] if isinstance(message.content, str) else message.content
         )
+        if message.role != "system":
+            self.fold_systems()
         if message.role == "assistant":
             self.answer_pending({})
             self.flush_carried()
@@ -227,21 +232,25 @@ class _HistoryBuilder:
     def system(self, blocks: list[ContentBlock]) -> None:
         text = "\n\n".join(b.text for b in blocks if isinstance(b, TextBlock))
         if self.profile.mid_system_as_user and self.out:
-            self.fold_system(_text_part(f"<system>\n{text}\n</system>"))
+            self.folds.append(_text_part(f"<system>\n{text}\n</system>"))
             return
         message: ChatMessage = {"role": "system", "content": text}
         (self.deferred if self.pending else self.out).append(message)
 
-    def fold_system(self, part: TextPart) -> None:
+    def fold_systems(self) -> None:
         """System text joins the user turn before it, or else waits for the next user message (chat
-        templates that refuse a second system message often refuse two user messages in a row too)."""
+        templates that refuse a second system message often refuse two user messages in a row too).
+        All the system messages in a row at once: one by one, each copied the turn's text again."""
+        if not self.folds:
+            return
+        parts, self.folds = self.folds, []
         last = self.out[-1]
         if last["role"] != "user" or self.pending:
-            self.carried.append(part)
+            self.carried.extend(parts)
         elif isinstance(last["content"], str):
-            last["content"] = f"{last['content']}\n\n{part['text']}"
+            last["content"] = "\n\n".join([last["content"], *(part["text"] for part in parts)])
         else:
-            last["content"].append(part)
+            last["content"].extend(parts)
 
     def flush_carried(self) -> None:
         if self.carried:
@@ -283,11 +292,14 @@ class _HistoryBuilder:
         """Ids made unique within one message: a repeat gets a suffix (its result is matched in order)."""
         seen: set[str] = set()
         unique: list[str] = []
+        # The last suffix each id was given: a repeat starts there, not from _2 again.
+        suffixes: dict[str, int] = {}
         for call_id in ids:
-            candidate, n = call_id, 1
+            candidate, n = call_id, suffixes.get(call_id, 1)
             while candidate in seen:
                 n += 1
                 candidate = self.call_id(f"{call_id}_{n}")
+            suffixes[call_id] = n
             seen.add(candidate)
             unique.append(candidate)
         return unique
@@ -310,15 +322,19 @@ class _HistoryBuilder:
         parts: list[ContentPart] = []
         tool_images: list[ContentPart] = []
         results: dict[str, str] = {}
+        # The calls still waiting for a result, by the id the client knows, in the order they were made.
+        waiting: dict[str, deque[str]] = {}
+        for key, sent in self.pending:
+            waiting.setdefault(key, deque()).append(sent)
         for block in blocks:
             if not isinstance(block, ToolResultBlock):
                 parts.extend(self.user_part(block))
                 continue
             text, images = self.tool_result_content(block)
             tool_images.extend(images)
-            call_id = self.call_id(block.tool_use_id)
-            slot = next((sent for key, sent in self.pending if key == call_id and sent not in results), None)
-            if slot is not None:
+            slots = waiting.get(self.call_id(block.tool_use_id))
+            if slots:
+                slot = slots.popleft()
                 results[slot] = text
                 if self.cache and block.cache_control is not None:
                     self.cached_results[slot] = block.cache_control
@@ -396,6 +412,7 @@ def convert_history(messages: Sequence[Message], options: HistoryOptions) -> lis
     builder = _HistoryBuilder(options)
     for index, message in enumerate(messages):
         builder.add(index, message)
+    builder.fold_systems()
     builder.answer_pending({})
     builder.flush_carried()
     return builder.out

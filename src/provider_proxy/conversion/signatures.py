@@ -49,7 +49,10 @@ def read_thinking_signature(signature: str | None) -> dict[str, Any] | None:
         payload = orjson.loads(_unb64(signature[len(_THINKING_PREFIX) :]))
     except (binascii.Error, ValueError):
         return None
-    return payload if isinstance(payload, dict) else None
+    # A client may send back anything in this shape: only a list of reasoning details is ours.
+    if not isinstance(payload, dict) or not isinstance(payload.get("rd", []), list):
+        return None
+    return payload
 
 
 def id_with_thought_signature(tool_call_id: str, thought_signature: str | None) -> str:

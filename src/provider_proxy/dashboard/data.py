@@ -34,7 +34,12 @@ _ERRORS: Final = "SELECT error_type, COUNT(*) " + _WHERE + " AND error_type IS N
 
 def bucket_seconds(period: Period) -> int:
     span = period.end - period.start
-    return next((size for size in _BUCKET_SIZES if span / size <= MAX_BUCKETS), _BUCKET_SIZES[-1])
+    fitting = next((size for size in _BUCKET_SIZES if span / size <= MAX_BUCKETS), None)
+    if fitting is None:
+        # Longer than MAX_BUCKETS weeks: buckets of as many whole weeks as it takes.
+        week = _BUCKET_SIZES[-1]
+        fitting = math.ceil(span / (MAX_BUCKETS * week)) * week
+    return fitting
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:

@@ -187,6 +187,8 @@ def lookup(model: str, provider_kind: str | None = None) -> CatalogEntry | None:
     index = _index()
     provider = CATALOG_PROVIDER.get(provider_kind or "")
     forms, base = _forms(model)
+    if not forms:
+        return None  # a name of only whitespace: nothing to look up
     if provider is not None:
         for form in forms:
             if (provider, form) in index.by_provider:

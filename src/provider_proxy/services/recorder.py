@@ -15,6 +15,7 @@ from provider_proxy.services.usage.journal import JOURNAL_DIR, Journal
 from provider_proxy.services.usage.record import RequestRecord
 from provider_proxy.services.usage.store import default_data_dir, store_from_settings
 from provider_proxy.services.usage.writer import UsageWriter
+from provider_proxy.utils.logging import loggable
 
 logger = logging.getLogger("provider_proxy.request")
 
@@ -80,14 +81,14 @@ def _log_line(record: RequestRecord) -> None:
     tokens = "" if record.input_tokens is None else f" in={record.input_tokens} out={record.output_tokens}"
     retries = f" retries={record.retries}" if record.retries else ""
     if record.attempts:
-        retries += f" attempts=[{record.attempts}]"
+        retries += f" attempts=[{loggable(record.attempts, 2000)}]"
     logger.info(
         "%s %s %s %s -> %s %d %.1fms%s%s%s",
         record.request_id,
         record.method,
         record.path,
-        record.model or "-",
-        record.route or "-",
+        loggable(record.model or "-"),
+        loggable(record.route or "-"),
         record.status,
         record.latency_ms,
         " stream" if record.stream else "",

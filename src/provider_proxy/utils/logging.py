@@ -45,6 +45,14 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def loggable(text: str, limit: int = 200) -> str:
+    """A client's string as a log line may show it: control characters escaped (a line break would let
+    it forge a log line) and cut to `limit` characters."""
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 class RedactingFormatter(logging.Formatter):
     """Redacts the whole formatted line: the message, its arguments and any traceback or stack."""
 

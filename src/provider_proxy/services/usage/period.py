@@ -15,6 +15,9 @@ _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+_EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+
+
 class PeriodError(ValueError):
     """A --since/--until value that is neither a span (7d) nor a date (2026-11-01)."""
 
@@ -44,7 +47,10 @@ def parse_moment(text: str, now: float) -> float:
     """Epoch seconds for a span back from `now` or an ISO date/time."""
     span = _SPAN.match(text)
     if span:
-        return now - float(span.group(1)) * _UNIT_SECONDS[span.group(2).lower()]
+        back = now - float(span.group(1)) * _UNIT_SECONDS[span.group(2).lower()]
+        if not back >= _EARLIEST:  # NaN too: a span of 400 digits is infinite
+            raise PeriodError(f"{text!r} reaches back before the year 1")
+        return back
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

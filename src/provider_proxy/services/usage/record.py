@@ -73,8 +73,14 @@ class RequestRecord:
         return (time.perf_counter() - self.started) * 1000
 
     def row(self) -> tuple[Any, ...]:
-        """The stored values in `COLUMNS` order, with the time as integer milliseconds."""
-        return (round(self.ts * 1000), *_STORED_AFTER_TS(self))
+        """The stored values in `COLUMNS` order, with the time as integer milliseconds. A NUL in a text
+        value (a client may send one in a model name) becomes U+FFFD: PostgreSQL refuses NUL in text,
+        and the writer would retry that batch for ever."""
+        return (round(self.ts * 1000), *map(_storable, _STORED_AFTER_TS(self)))
+
+
+def _storable(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if type(value) is str and "\x00" in value else value
 
 
 # Column names in the table, in `RequestRecord.row()` order (`ts` is stored as `ts_ms`).
