@@ -14,7 +14,7 @@ import pytest
 
 from provider_proxy.utils.sse import SSEDecoder
 from tests.support import responses_api as api
-from tests.support.fake_upstream import FakeUpstream, Reply, sse
+from tests.support.fake_upstream import FakeUpstream, Reply, completion, sse
 from tests.support.proxy_server import ProxyServer
 from tests.support.sdk import sdk_client
 
@@ -205,3 +205,46 @@ def test_a_stream_failing_at_once_falls_back_to_a_chat_completions_provider(
         assert backup.last.path == "/v1/chat/completions" and "messages" in backup.last.json
     finally:
         backup.stop()
+
+
+def test_a_route_may_speak_the_responses_api_to_a_chat_provider(
+    start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """`api = "responses"` on a route: that route's requests go to /responses, the provider's other
+    routes keep Chat Completions, on the same provider and its connections."""
+    path = tmp_path / "proxy.toml"
+    path.write_text(
+        f'[providers.oa]\nbase_url = "{upstream.url}"\napi_key = "sk-responses-key-0123456789"\nkind = "openai"\n\n'
+        '[[routes]]\nmatch = "claude-*opus*"\nprovider = "oa"\nmodel = "gpt-5-pro"\napi = "responses"\n\n'
+        '[[routes]]\nmatch = "claude-*"\nprovider = "oa"\nmodel = "gpt-4.1"\n'
+    )
+    proxy = start_proxy(config_file=str(path))
+
+    def script(request: Any) -> Reply:
+        if request.path.endswith("/responses"):
+            return Reply(json=api.response([api.message("from responses")]))
+        return Reply(json=completion("from chat"))
+
+    upstream.script = script
+    client = sdk_client(proxy.url, timeout=20)
+    plain = {"max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    opus = client.messages.create(model="claude-opus-4-7", **plain)
+    sonnet = client.messages.create(model="claude-sonnet-4-6", **plain)
+    assert [opus.content[0].text, sonnet.content[0].text] == ["from responses", "from chat"]  # type: ignore[union-attr]
+    assert [r.path for r in upstream.requests] == ["/v1/responses", "/v1/chat/completions"]
+
+
+def test_api_on_a_route_to_an_anthropic_provider_is_refused_at_start(
+    make_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    from provider_proxy.config.proxy_config import build_config
+    from provider_proxy.config.settings import ConfigError
+
+    path = tmp_path / "proxy.toml"
+    path.write_text(
+        '[providers.an]\nbase_url = "https://api.anthropic.com/v1"\napi_key = "sk-ant-0123456789"\n'
+        'kind = "anthropic"\n\n'
+        '[[routes]]\nmatch = "claude-*"\nprovider = "an"\napi = "responses"\n'
+    )
+    with pytest.raises(ConfigError, match=r"routes\[0\]\.api: 'responses' is an OpenAI API"):
+        build_config(make_settings(config_file=str(path)))

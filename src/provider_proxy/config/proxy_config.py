@@ -99,6 +99,8 @@ class RouteEntry(_Strict):
     temperature: float | None = Field(default=None, ge=0, le=2)
     reasoning_effort: Literal["low", "medium", "high"] | None = None
     max_tokens: int | None = Field(default=None, ge=1)
+    # The OpenAI API this route speaks to its provider, when not the provider's own (`api` there).
+    api: Literal["chat", "responses"] | None = None
 
 
 ScenarioName = Literal["background", "think", "long_context", "web_search", "image", "subagent"]
@@ -367,6 +369,11 @@ def build_config(settings: Settings) -> ProxyConfig:
                 f"define [providers.{route.provider}] or use one of: {', '.join(sorted(providers))}"
             )
         _check_targets(route.fallbacks, providers, f"routes[{index}].fallbacks")
+        if route.api is not None and providers[route.provider].profile.api == "anthropic":
+            raise ConfigError(
+                f"routes[{index}].api: {route.api!r} is an OpenAI API, but provider {route.provider!r} speaks "
+                "Anthropic's Messages API; remove `api` or route to an OpenAI-compatible provider"
+            )
     for name, scenario in file.scenarios.items():
         _check_targets((scenario.target, *scenario.fallbacks), providers, f"scenarios.{name}")
         if name == "long_context" and scenario.threshold is None:

@@ -91,6 +91,9 @@ class Router:
         for entry in self._config.routes:
             if fnmatchcase(lowered, entry.match.lower()):
                 provider = providers[entry.provider]
+                if entry.api is not None and entry.api != provider.profile.api:
+                    # This route speaks another OpenAI API to the same provider (and its connections).
+                    provider = replace(provider, profile=replace(provider.profile, api=entry.api))
                 model = entry.model or requested
                 route = self._route(
                     requested, provider, model, entry.max_output_tokens, entry.reasoning, entry.fallbacks
