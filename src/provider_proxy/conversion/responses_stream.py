@@ -46,7 +46,7 @@ from provider_proxy.conversion.responses_response import (
 )
 from provider_proxy.conversion.signatures import thinking_signature
 from provider_proxy.conversion.stream import Phase
-from provider_proxy.conversion.stream_pipeline import line_too_long
+from provider_proxy.conversion.stream_pipeline import SSEPipeline, line_too_long
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind
 from provider_proxy.errors import ProxyError, UpstreamError, error_payload
 from provider_proxy.models.anthropic_output import (
@@ -60,7 +60,7 @@ from provider_proxy.models.anthropic_output import (
 from provider_proxy.models.openai_responses import OutputItem, Response
 from provider_proxy.models.openai_responses import StreamEvent as UpstreamEvent
 from provider_proxy.utils.logging import redact
-from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder, encode_all
+from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -382,72 +382,15 @@ class ResponsesStreamTranslator:
         self._emit({"type": "message_stop"})
 
 
-class ResponsesPipeline:
+class ResponsesPipeline(SSEPipeline[UpstreamEvent]):
     """Upstream SSE bytes -> Anthropic events for a Responses API stream; every failure becomes the
-    one final `error` event (as `conversion.stream_pipeline.EventPipeline` does for chat chunks)."""
+    one final `error` event (`conversion.stream_pipeline.SSEPipeline`, as for chat chunks). The read
+    ends at `response.completed`: what follows is not part of the message."""
+
+    _logger = logger
 
     def __init__(self, translator: ResponsesStreamTranslator, secrets: tuple[str, ...] = (), label: str = "-") -> None:
-        self.translator = translator
-        self._secrets = secrets
-        self._label = label
-        self._decoder = SSEDecoder()
-
-    @property
-    def done(self) -> bool:
-        return self.translator.done
-
-    @property
-    def has_content(self) -> bool:
-        return self.translator.has_content
-
-    @property
-    def usage(self) -> Usage:
-        return self.translator.usage
-
-    @property
-    def stop_reason(self) -> str | None:
-        return self.translator.stop_reason
-
-    @property
-    def error_type(self) -> ErrorType | None:
-        return self.translator.error_type
-
-    def start(self) -> list[StreamEvent]:
-        return self.translator.start()
-
-    def begin(self) -> bytes:
-        return encode_all(self.translator.start())
-
-    def relay(self, raw: bytes) -> bytes:
-        return encode_all(self.feed(raw))
-
-    def abort(self, error: ProxyError) -> bytes:
-        return encode_all(self.fail(error))
-
-    def feed(self, raw: bytes) -> list[StreamEvent]:
-        """Events for the next upstream bytes; b"" means the upstream closed the stream."""
-        translator = self.translator
-        if translator.done:
-            return []
-        try:
-            for sse in self._decoder.feed(raw) if raw else self._decoder.close():
-                if sse.data == _DONE:
-                    return translator.finish()
-                translator.push(decode_event(sse, self._secrets))
-                if self.done:  # response.completed: what follows is not part of the message
-                    return translator.take()
-            if not raw:
-                return translator.finish()
-        except ProxyError as error:
-            return self.fail(error)
-        except LineTooLong as exc:
-            return self.fail(line_too_long(exc))
-        return translator.take()
-
-    def fail(self, error: ProxyError) -> list[StreamEvent]:
-        if not self.done:
-            logger.warning("%s stream failed: %s %s", self._label, error.error_type, error.message)
-        return self.translator.fail(error)
+        super().__init__(translator, decode_event, secrets, label, stop_at_done=True)
 
 
 def decode_event(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> UpstreamEvent:

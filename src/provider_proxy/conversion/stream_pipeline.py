@@ -7,13 +7,15 @@ becomes the one final `error` event; after it, or after `message_stop`, `done` i
 line longer than the decoder's limit (1 MiB) is such a failure too, named in the error.
 
 As the Chat Completions API's `StreamRelay` (`conversion.upstream_api`), `begin`, `relay` and `abort`
-give the same events encoded as SSE frames, one write each.
+give the same events encoded as SSE frames, one write each. `SSEPipeline` is the same machinery with the
+event decoder as a parameter; `conversion.responses_stream.ResponsesPipeline` is the Responses API's.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 _DONE: Final = "[DONE]"
 _SNIPPET: Final = 200
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
 class _ObjectError(msgspec.Struct, kw_only=True):
@@ -41,9 +45,55 @@ class _ObjectError(msgspec.Struct, kw_only=True):
 _object_error_decoder = msgspec.json.Decoder(_ObjectError)
 
 
-class EventPipeline:
-    def __init__(self, translator: StreamTranslator, secrets: tuple[str, ...] = (), label: str = "-") -> None:
+class Translator(Protocol[T_contra]):
+    """What a pipeline drives: `conversion.stream.StreamTranslator` for chat chunks,
+    `conversion.responses_stream.ResponsesStreamTranslator` for Responses API events."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def has_content(self) -> bool: ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+    @property
+    def stop_reason(self) -> str | None: ...
+
+    @property
+    def error_type(self) -> ErrorType | None: ...
+
+    def start(self) -> list[StreamEvent]: ...
+
+    def push(self, item: T_contra, /) -> None: ...
+
+    def take(self) -> list[StreamEvent]: ...
+
+    def finish(self) -> list[StreamEvent]: ...
+
+    def fail(self, error: ProxyError) -> list[StreamEvent]: ...
+
+
+class SSEPipeline(Generic[T]):
+    """SSE decoding, then `decode` for each event, then the translator. With `stop_at_done`, a push that
+    ends the message (the Responses API's `response.completed`) ends the read: what follows is not part
+    of the message."""
+
+    _logger: logging.Logger = logger  # the log line names the module of the API's pipeline
+
+    def __init__(
+        self,
+        translator: Translator[T],
+        decode: Callable[[ServerSentEvent, tuple[str, ...]], T],
+        secrets: tuple[str, ...] = (),
+        label: str = "-",
+        *,
+        stop_at_done: bool = False,
+    ) -> None:
         self.translator = translator
+        self._decode = decode
+        self._stop_at_done = stop_at_done
         self._secrets = secrets
         self._label = label
         self._decoder = SSEDecoder()
@@ -89,7 +139,9 @@ class EventPipeline:
             for sse in self._decoder.feed(raw) if raw else self._decoder.close():
                 if sse.data == _DONE:
                     return translator.finish()
-                translator.push(decode_chunk(sse, self._secrets))
+                translator.push(self._decode(sse, self._secrets))
+                if self._stop_at_done and self.done:  # mypy narrows translator.done to False above
+                    return translator.take()
             if not raw:
                 return translator.finish()
         except ProxyError as error:
@@ -100,8 +152,15 @@ class EventPipeline:
 
     def fail(self, error: ProxyError) -> list[StreamEvent]:
         if not self.done:
-            logger.warning("%s stream failed: %s %s", self._label, error.error_type, error.message)
+            self._logger.warning("%s stream failed: %s %s", self._label, error.error_type, error.message)
         return self.translator.fail(error)
+
+
+class EventPipeline(SSEPipeline[ChatCompletionChunk]):
+    """The Chat Completions API's pipeline: `decode_chunk` for each event."""
+
+    def __init__(self, translator: StreamTranslator, secrets: tuple[str, ...] = (), label: str = "-") -> None:
+        super().__init__(translator, decode_chunk, secrets, label)
 
 
 def decode_chunk(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> ChatCompletionChunk:
