@@ -33,7 +33,7 @@ from typing import Final, assert_never
 
 import msgspec
 
-from provider_proxy.conversion.response import message_id, unique_call_id
+from provider_proxy.conversion.response import unique_call_id
 from provider_proxy.conversion.responses_request import ResponsesTranslation
 from provider_proxy.conversion.responses_response import (
     failure,
@@ -45,10 +45,10 @@ from provider_proxy.conversion.responses_response import (
     usage_fields,
 )
 from provider_proxy.conversion.signatures import thinking_signature
-from provider_proxy.conversion.stream import Phase
+from provider_proxy.conversion.stream import Phase, TranslatorCore
 from provider_proxy.conversion.stream_pipeline import SSEPipeline, line_too_long
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind
-from provider_proxy.errors import ProxyError, UpstreamError, error_payload
+from provider_proxy.errors import UpstreamError
 from provider_proxy.models.anthropic_output import (
     BlockDelta,
     ContentBlock,
@@ -93,7 +93,7 @@ def _delta(kind: BlockKind, text: str) -> BlockDelta:
             assert_never(unreachable)
 
 
-class ResponsesStreamTranslator:
+class ResponsesStreamTranslator(TranslatorCore):
     """The state of one streamed message: its phase, the open block, the output items seen, and the
     events produced since the last `take` (deltas of one block joined)."""
 
@@ -117,28 +117,6 @@ class ResponsesStreamTranslator:
         self.stop_reason: StopReason | None = None
         self.error_type: ErrorType | None = None
         self.has_content = False
-
-    @property
-    def done(self) -> bool:
-        return self._phase is Phase.DONE
-
-    def start(self) -> list[StreamEvent]:
-        self._enter(Phase.NEW, Phase.STREAMING)
-        return [
-            {
-                "type": "message_start",
-                "message": {
-                    "id": message_id(),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self._model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": usage_fields(None, self._input_tokens),
-                },
-            }
-        ]
 
     def feed(self, event: UpstreamEvent) -> list[StreamEvent]:
         self.push(event)
@@ -175,11 +153,6 @@ class ResponsesStreamTranslator:
             case _:
                 pass  # created, in_progress, content parts, *.done with the whole text: nothing new
 
-    def take(self) -> list[StreamEvent]:
-        self._end_run()
-        events, self._events = self._events, []
-        return events
-
     def finish(self) -> list[StreamEvent]:
         """The upstream closed the stream: fine after `response.completed`, else a failure."""
         if self._phase is Phase.DONE:
@@ -192,24 +165,7 @@ class ResponsesStreamTranslator:
             retryable=True,
         )
 
-    def fail(self, error: ProxyError) -> list[StreamEvent]:
-        if self._phase is Phase.DONE:
-            return []
-        self._phase = Phase.DONE
-        self.error_type = error.error_type
-        self._emit(error_payload(error))
-        return self.take()
-
-    def _enter(self, expected: Phase, then: Phase) -> None:
-        if self._phase is not expected:
-            raise RuntimeError(f"stream translator is {self._phase.name}, expected {expected.name}")
-        self._phase = then
-
-    # -- output: events, and deltas joined into runs --
-
-    def _emit(self, event: StreamEvent) -> None:
-        self._end_run()
-        self._events.append(event)
+    # -- output: deltas joined into runs (`TranslatorCore._end_run` joins them) --
 
     def _delta(self, text: str) -> None:
         block = self._block
@@ -221,20 +177,6 @@ class ResponsesStreamTranslator:
                 {"type": "content_block_delta", "index": block.index, "delta": _delta(block.kind, text)}
             )
         self._run.append(text)
-
-    def _end_run(self) -> None:
-        run = self._run
-        if not run:
-            return
-        if len(run) > 1:
-            last = self._events[-1]
-            assert last["type"] == "content_block_delta" and self._block is not None
-            self._events[-1] = {
-                "type": "content_block_delta",
-                "index": last["index"],
-                "delta": _delta(self._block.kind, "".join(run)),
-            }
-        self._run = []
 
     def _open(self, kind: BlockKind, item: int, content_block: ContentBlock) -> OpenBlock:
         self._close()
