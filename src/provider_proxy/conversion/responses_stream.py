@@ -46,7 +46,7 @@ from provider_proxy.conversion.responses_response import (
 )
 from provider_proxy.conversion.signatures import thinking_signature
 from provider_proxy.conversion.stream import Phase, TranslatorCore
-from provider_proxy.conversion.stream_pipeline import SSEPipeline, line_too_long
+from provider_proxy.conversion.stream_pipeline import SSEPipeline, closed_at_once, first_failure
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind
 from provider_proxy.errors import UpstreamError
 from provider_proxy.models.anthropic_output import (
@@ -60,12 +60,11 @@ from provider_proxy.models.anthropic_output import (
 from provider_proxy.models.openai_responses import OutputItem, Response
 from provider_proxy.models.openai_responses import StreamEvent as UpstreamEvent
 from provider_proxy.utils.logging import redact
-from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder
+from provider_proxy.utils.sse import ServerSentEvent
 
 logger = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN: Final = 4
-_DONE: Final = "[DONE]"
 _SNIPPET: Final = 200
 _PART_SEPARATOR: Final = "\n\n"
 _event_decoder = msgspec.json.Decoder(UpstreamEvent)
@@ -359,20 +358,7 @@ def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError |
     `response.failed` event, or the stream closing at once), or None: such a stream can still be
     dropped for the next target."""
     if not raw:
-        return UpstreamError(
-            "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
-        )
+        return closed_at_once()
     if b"error" not in raw and b"failed" not in raw:
         return None
-    try:
-        events = SSEDecoder().feed(raw)
-    except LineTooLong as exc:
-        return line_too_long(exc)
-    for sse in events:
-        if sse.data == _DONE:
-            return None
-        try:
-            decode_event(sse, secrets)
-        except UpstreamError as error:
-            return error
-    return None
+    return first_failure(raw, secrets, decode_event)

@@ -209,11 +209,22 @@ def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError |
     stream closing at once), or None. Nothing has reached the client yet, so such a stream can be
     dropped for the next target. Reads without the word "error" (nearly all) are not parsed here."""
     if not raw:
-        return UpstreamError(
-            "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
-        )
+        return closed_at_once()
     if b"error" not in raw:
         return None
+    return first_failure(raw, secrets, decode_chunk)
+
+
+def closed_at_once() -> UpstreamError:
+    return UpstreamError(
+        "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
+    )
+
+
+def first_failure(
+    raw: bytes, secrets: tuple[str, ...], decode: Callable[[ServerSentEvent, tuple[str, ...]], object]
+) -> UpstreamError | None:
+    """The `UpstreamError` that `decode` raises for an event of a first read, before `[DONE]`, or None."""
     try:
         events = SSEDecoder().feed(raw)
     except LineTooLong as exc:
@@ -222,7 +233,7 @@ def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError |
         if sse.data == _DONE:
             return None
         try:
-            decode_chunk(sse, secrets)
+            decode(sse, secrets)
         except UpstreamError as error:
             return error
     return None
