@@ -20,6 +20,7 @@ from typing import Final, Generic, Protocol, TypeVar
 import msgspec
 
 from provider_proxy.conversion.stream import StreamTranslator, chunk_error
+from provider_proxy.conversion.upstream_api import StreamState
 from provider_proxy.errors import ProxyError, UpstreamError, error_detail
 from provider_proxy.models.anthropic_output import ErrorType, StreamEvent, Usage
 from provider_proxy.models.openai import ChatCompletionChunk
@@ -45,24 +46,9 @@ class _ObjectError(msgspec.Struct, kw_only=True):
 _object_error_decoder = msgspec.json.Decoder(_ObjectError)
 
 
-class Translator(Protocol[T_contra]):
+class Translator(StreamState, Protocol[T_contra]):
     """What a pipeline drives: `conversion.stream.StreamTranslator` for chat chunks,
     `conversion.responses_stream.ResponsesStreamTranslator` for Responses API events."""
-
-    @property
-    def done(self) -> bool: ...
-
-    @property
-    def has_content(self) -> bool: ...
-
-    @property
-    def usage(self) -> Usage: ...
-
-    @property
-    def stop_reason(self) -> str | None: ...
-
-    @property
-    def error_type(self) -> ErrorType | None: ...
 
     def start(self) -> list[StreamEvent]: ...
 
