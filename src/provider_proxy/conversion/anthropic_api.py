@@ -21,6 +21,7 @@ import orjson
 from provider_proxy.config.provider import Provider, Route
 from provider_proxy.conversion.anthropic_stream import AnthropicRelay, anthropic_failure, usage_from
 from provider_proxy.conversion.chat_api import provider_headers, status_error
+from provider_proxy.conversion.stream_pipeline import closed_at_once
 from provider_proxy.conversion.upstream_api import ClientRequest, Headers, Reply, as_utf8
 from provider_proxy.errors import UpstreamError, context_length_error, relayable_retry_after
 from provider_proxy.providers.profiles import ProviderProfile
@@ -221,9 +222,7 @@ class AnthropicMessagesApi:
     def failure_at_start(self, raw: bytes, secrets: tuple[str, ...]) -> UpstreamError | None:
         """An `error` event before the answer began (an overloaded provider says so at once)."""
         if not raw:
-            return UpstreamError(
-                "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
-            )
+            return closed_at_once()
         if b"error" not in raw:
             return None
         try:

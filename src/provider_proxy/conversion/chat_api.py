@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Generic, Protocol, TypeVar
 
 import msgspec
 import orjson
@@ -43,11 +43,19 @@ def estimate_input_tokens(body: bytes) -> int:
     return len(body) // 4
 
 
-@dataclass(slots=True)
-class ChatCall:
-    """A Chat Completions request for one target: the translation and the body sent."""
+class _Noted(Protocol):
+    @property
+    def notes(self) -> tuple[str, ...]: ...
 
-    translation: Translation
+
+TranslationT = TypeVar("TranslationT", bound=_Noted)
+
+
+@dataclass(slots=True)
+class TranslatedCall(Generic[TranslationT]):
+    """A request for one target of an OpenAI API: the translation and the body sent."""
+
+    translation: TranslationT
     body: bytes
     requested: str
     headers: Headers = ()
@@ -55,6 +63,11 @@ class ChatCall:
     @property
     def notes(self) -> tuple[str, ...]:
         return self.translation.notes
+
+
+@dataclass(slots=True)
+class ChatCall(TranslatedCall[Translation]):
+    """A Chat Completions request for one target (its own class: only its body is fitted to the window)."""
 
 
 def chat_url(provider: Provider, model: str) -> str:
@@ -128,12 +141,21 @@ def _error_in_answer(completion: ChatCompletion, secrets: tuple[str, ...]) -> Up
     )
 
 
-class ChatCompletionsApi:
-    def url(self, provider: Provider, model: str) -> str:
-        return chat_url(provider, model)
+class OpenAIFamily:
+    """What the OpenAI APIs (Chat Completions, Responses) share: the key and headers, and error statuses."""
 
     def headers(self, provider: Provider) -> dict[str, str]:
         return provider_headers(provider)
+
+    def error(
+        self, status: int, raw: bytes, headers: dict[str, str], secrets: tuple[str, ...], sent: int
+    ) -> UpstreamError:
+        return status_error(status, raw, headers, secrets, sent)
+
+
+class ChatCompletionsApi(OpenAIFamily):
+    def url(self, provider: Provider, model: str) -> str:
+        return chat_url(provider, model)
 
     def prepare(self, request: ClientRequest, route: Route) -> ChatCall:
         translation = to_openai(request.typed, route)
@@ -162,8 +184,3 @@ class ChatCompletionsApi:
 
     def failure_at_start(self, raw: bytes, secrets: tuple[str, ...]) -> UpstreamError | None:
         return error_at_start(raw, secrets)
-
-    def error(
-        self, status: int, raw: bytes, headers: dict[str, str], secrets: tuple[str, ...], sent: int
-    ) -> UpstreamError:
-        return status_error(status, raw, headers, secrets, sent)

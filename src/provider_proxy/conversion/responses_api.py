@@ -11,34 +11,22 @@ from dataclasses import dataclass
 import orjson
 
 from provider_proxy.config.provider import Provider, Route
-from provider_proxy.conversion.chat_api import estimate_input_tokens, provider_headers, status_error
+from provider_proxy.conversion.chat_api import OpenAIFamily, TranslatedCall, estimate_input_tokens
 from provider_proxy.conversion.responses_request import ResponsesTranslation, to_responses
 from provider_proxy.conversion.responses_response import decode_response, to_anthropic
 from provider_proxy.conversion.responses_stream import ResponsesPipeline, ResponsesStreamTranslator, error_at_start
-from provider_proxy.conversion.upstream_api import ClientRequest, Headers, Reply
+from provider_proxy.conversion.upstream_api import ClientRequest, Reply
 from provider_proxy.errors import UpstreamError
 
 
 @dataclass(slots=True)
-class ResponsesCall:
+class ResponsesCall(TranslatedCall[ResponsesTranslation]):
     """A Responses API request for one target: the translation and the body sent."""
 
-    translation: ResponsesTranslation
-    body: bytes
-    requested: str
-    headers: Headers = ()
 
-    @property
-    def notes(self) -> tuple[str, ...]:
-        return self.translation.notes
-
-
-class ResponsesApi:
+class ResponsesApi(OpenAIFamily):
     def url(self, provider: Provider, model: str) -> str:
         return provider.responses_url
-
-    def headers(self, provider: Provider) -> dict[str, str]:
-        return provider_headers(provider)
 
     def prepare(self, request: ClientRequest, route: Route) -> ResponsesCall:
         translation = to_responses(request.typed, route)
@@ -58,8 +46,3 @@ class ResponsesApi:
 
     def failure_at_start(self, raw: bytes, secrets: tuple[str, ...]) -> UpstreamError | None:
         return error_at_start(raw, secrets)
-
-    def error(
-        self, status: int, raw: bytes, headers: dict[str, str], secrets: tuple[str, ...], sent: int
-    ) -> UpstreamError:
-        return status_error(status, raw, headers, secrets, sent)

@@ -33,7 +33,7 @@ from typing import Final, assert_never
 
 import msgspec
 
-from provider_proxy.conversion.response import message_id, unique_call_id
+from provider_proxy.conversion.response import unique_call_id
 from provider_proxy.conversion.responses_request import ResponsesTranslation
 from provider_proxy.conversion.responses_response import (
     failure,
@@ -45,10 +45,10 @@ from provider_proxy.conversion.responses_response import (
     usage_fields,
 )
 from provider_proxy.conversion.signatures import thinking_signature
-from provider_proxy.conversion.stream import Phase
-from provider_proxy.conversion.stream_pipeline import line_too_long
+from provider_proxy.conversion.stream import Phase, TranslatorCore
+from provider_proxy.conversion.stream_pipeline import SSEPipeline, closed_at_once, first_failure
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind
-from provider_proxy.errors import ProxyError, UpstreamError, error_payload
+from provider_proxy.errors import UpstreamError
 from provider_proxy.models.anthropic_output import (
     BlockDelta,
     ContentBlock,
@@ -60,12 +60,11 @@ from provider_proxy.models.anthropic_output import (
 from provider_proxy.models.openai_responses import OutputItem, Response
 from provider_proxy.models.openai_responses import StreamEvent as UpstreamEvent
 from provider_proxy.utils.logging import redact
-from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder, encode_all
+from provider_proxy.utils.sse import ServerSentEvent
 
 logger = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN: Final = 4
-_DONE: Final = "[DONE]"
 _SNIPPET: Final = 200
 _PART_SEPARATOR: Final = "\n\n"
 _event_decoder = msgspec.json.Decoder(UpstreamEvent)
@@ -93,7 +92,7 @@ def _delta(kind: BlockKind, text: str) -> BlockDelta:
             assert_never(unreachable)
 
 
-class ResponsesStreamTranslator:
+class ResponsesStreamTranslator(TranslatorCore):
     """The state of one streamed message: its phase, the open block, the output items seen, and the
     events produced since the last `take` (deltas of one block joined)."""
 
@@ -117,28 +116,6 @@ class ResponsesStreamTranslator:
         self.stop_reason: StopReason | None = None
         self.error_type: ErrorType | None = None
         self.has_content = False
-
-    @property
-    def done(self) -> bool:
-        return self._phase is Phase.DONE
-
-    def start(self) -> list[StreamEvent]:
-        self._enter(Phase.NEW, Phase.STREAMING)
-        return [
-            {
-                "type": "message_start",
-                "message": {
-                    "id": message_id(),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self._model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": usage_fields(None, self._input_tokens),
-                },
-            }
-        ]
 
     def feed(self, event: UpstreamEvent) -> list[StreamEvent]:
         self.push(event)
@@ -175,11 +152,6 @@ class ResponsesStreamTranslator:
             case _:
                 pass  # created, in_progress, content parts, *.done with the whole text: nothing new
 
-    def take(self) -> list[StreamEvent]:
-        self._end_run()
-        events, self._events = self._events, []
-        return events
-
     def finish(self) -> list[StreamEvent]:
         """The upstream closed the stream: fine after `response.completed`, else a failure."""
         if self._phase is Phase.DONE:
@@ -192,24 +164,7 @@ class ResponsesStreamTranslator:
             retryable=True,
         )
 
-    def fail(self, error: ProxyError) -> list[StreamEvent]:
-        if self._phase is Phase.DONE:
-            return []
-        self._phase = Phase.DONE
-        self.error_type = error.error_type
-        self._emit(error_payload(error))
-        return self.take()
-
-    def _enter(self, expected: Phase, then: Phase) -> None:
-        if self._phase is not expected:
-            raise RuntimeError(f"stream translator is {self._phase.name}, expected {expected.name}")
-        self._phase = then
-
-    # -- output: events, and deltas joined into runs --
-
-    def _emit(self, event: StreamEvent) -> None:
-        self._end_run()
-        self._events.append(event)
+    # -- output: deltas joined into runs (`TranslatorCore._end_run` joins them) --
 
     def _delta(self, text: str) -> None:
         block = self._block
@@ -221,20 +176,6 @@ class ResponsesStreamTranslator:
                 {"type": "content_block_delta", "index": block.index, "delta": _delta(block.kind, text)}
             )
         self._run.append(text)
-
-    def _end_run(self) -> None:
-        run = self._run
-        if not run:
-            return
-        if len(run) > 1:
-            last = self._events[-1]
-            assert last["type"] == "content_block_delta" and self._block is not None
-            self._events[-1] = {
-                "type": "content_block_delta",
-                "index": last["index"],
-                "delta": _delta(self._block.kind, "".join(run)),
-            }
-        self._run = []
 
     def _open(self, kind: BlockKind, item: int, content_block: ContentBlock) -> OpenBlock:
         self._close()
@@ -382,72 +323,15 @@ class ResponsesStreamTranslator:
         self._emit({"type": "message_stop"})
 
 
-class ResponsesPipeline:
+class ResponsesPipeline(SSEPipeline[UpstreamEvent]):
     """Upstream SSE bytes -> Anthropic events for a Responses API stream; every failure becomes the
-    one final `error` event (as `conversion.stream_pipeline.EventPipeline` does for chat chunks)."""
+    one final `error` event (`conversion.stream_pipeline.SSEPipeline`, as for chat chunks). The read
+    ends at `response.completed`: what follows is not part of the message."""
+
+    _logger = logger
 
     def __init__(self, translator: ResponsesStreamTranslator, secrets: tuple[str, ...] = (), label: str = "-") -> None:
-        self.translator = translator
-        self._secrets = secrets
-        self._label = label
-        self._decoder = SSEDecoder()
-
-    @property
-    def done(self) -> bool:
-        return self.translator.done
-
-    @property
-    def has_content(self) -> bool:
-        return self.translator.has_content
-
-    @property
-    def usage(self) -> Usage:
-        return self.translator.usage
-
-    @property
-    def stop_reason(self) -> str | None:
-        return self.translator.stop_reason
-
-    @property
-    def error_type(self) -> ErrorType | None:
-        return self.translator.error_type
-
-    def start(self) -> list[StreamEvent]:
-        return self.translator.start()
-
-    def begin(self) -> bytes:
-        return encode_all(self.translator.start())
-
-    def relay(self, raw: bytes) -> bytes:
-        return encode_all(self.feed(raw))
-
-    def abort(self, error: ProxyError) -> bytes:
-        return encode_all(self.fail(error))
-
-    def feed(self, raw: bytes) -> list[StreamEvent]:
-        """Events for the next upstream bytes; b"" means the upstream closed the stream."""
-        translator = self.translator
-        if translator.done:
-            return []
-        try:
-            for sse in self._decoder.feed(raw) if raw else self._decoder.close():
-                if sse.data == _DONE:
-                    return translator.finish()
-                translator.push(decode_event(sse, self._secrets))
-                if self.done:  # response.completed: what follows is not part of the message
-                    return translator.take()
-            if not raw:
-                return translator.finish()
-        except ProxyError as error:
-            return self.fail(error)
-        except LineTooLong as exc:
-            return self.fail(line_too_long(exc))
-        return translator.take()
-
-    def fail(self, error: ProxyError) -> list[StreamEvent]:
-        if not self.done:
-            logger.warning("%s stream failed: %s %s", self._label, error.error_type, error.message)
-        return self.translator.fail(error)
+        super().__init__(translator, decode_event, secrets, label, stop_at_done=True)
 
 
 def decode_event(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> UpstreamEvent:
@@ -474,20 +358,7 @@ def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError |
     `response.failed` event, or the stream closing at once), or None: such a stream can still be
     dropped for the next target."""
     if not raw:
-        return UpstreamError(
-            "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
-        )
+        return closed_at_once()
     if b"error" not in raw and b"failed" not in raw:
         return None
-    try:
-        events = SSEDecoder().feed(raw)
-    except LineTooLong as exc:
-        return line_too_long(exc)
-    for sse in events:
-        if sse.data == _DONE:
-            return None
-        try:
-            decode_event(sse, secrets)
-        except UpstreamError as error:
-            return error
-    return None
+    return first_failure(raw, secrets, decode_event)

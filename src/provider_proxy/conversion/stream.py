@@ -26,7 +26,7 @@ import heapq
 import math
 from dataclasses import dataclass, field
 from enum import Enum, auto
-from typing import Final, assert_never
+from typing import Final, Protocol, assert_never
 
 import orjson
 
@@ -131,7 +131,88 @@ def chunk_error(error: ErrorObject) -> UpstreamError:
     return UpstreamError(error_type, message, status=502, retryable=retryable)
 
 
-class StreamTranslator:
+class _Kinded(Protocol):
+    @property
+    def kind(self) -> BlockKind: ...
+
+
+class TranslatorCore:
+    """What both stream translators share (Chat Completions: `StreamTranslator`; the Responses API:
+    `conversion.responses_stream.ResponsesStreamTranslator`): the phase, `message_start`, the events
+    produced since the last `take` with the open delta run joined when it ends, the final error event."""
+
+    _model: str
+    _input_tokens: int
+    _phase: Phase
+    _block: _Kinded | None
+    _events: list[StreamEvent]
+    _run: list[str]
+    error_type: ErrorType | None
+
+    @property
+    def done(self) -> bool:
+        return self._phase is Phase.DONE
+
+    def start(self) -> list[StreamEvent]:
+        self._enter(Phase.NEW, Phase.STREAMING)
+        return [
+            {
+                "type": "message_start",
+                "message": {
+                    "id": message_id(),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self._model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage_fields(None, self._input_tokens),
+                },
+            }
+        ]
+
+    def take(self) -> list[StreamEvent]:
+        """The events produced since the last call."""
+        self._end_run()
+        events, self._events = self._events, []
+        return events
+
+    def fail(self, error: ProxyError) -> list[StreamEvent]:
+        """End the stream with an error event (at most once; nothing follows it). Events produced
+        before the failure still go out first."""
+        if self._phase is Phase.DONE:
+            return []
+        self._phase = Phase.DONE
+        self.error_type = error.error_type
+        self._emit(error_payload(error))
+        return self.take()
+
+    def _enter(self, expected: Phase, then: Phase) -> None:
+        if self._phase is not expected:
+            raise RuntimeError(f"stream translator is {self._phase.name}, expected {expected.name}")
+        self._phase = then
+
+    def _emit(self, event: StreamEvent) -> None:
+        self._end_run()
+        self._events.append(event)
+
+    def _end_run(self) -> None:
+        run = self._run
+        if not run:
+            return
+        if len(run) > 1:
+            last = self._events[-1]
+            assert last["type"] == "content_block_delta" and self._block is not None
+            joined: ContentBlockDeltaEvent = {
+                "type": "content_block_delta",
+                "index": last["index"],
+                "delta": _delta(self._block.kind, "".join(run)),
+            }
+            self._events[-1] = joined
+        self._run = []
+
+
+class StreamTranslator(TranslatorCore):
     """The state of one streamed message: its phase, the open block, the tool calls seen, and the
     events produced since the last `take` (with the open delta run, joined when it ends)."""
 
@@ -168,28 +249,6 @@ class StreamTranslator:
         self.error_type: ErrorType | None = None
         # True once any content delta has been produced (time to first token).
         self.has_content = False
-
-    @property
-    def done(self) -> bool:
-        return self._phase is Phase.DONE
-
-    def start(self) -> list[StreamEvent]:
-        self._enter(Phase.NEW, Phase.STREAMING)
-        return [
-            {
-                "type": "message_start",
-                "message": {
-                    "id": message_id(),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self._model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": usage_fields(None, self._input_tokens),
-                },
-            }
-        ]
 
     def feed(self, chunk: ChatCompletionChunk) -> list[StreamEvent]:
         """The events one chunk completes (`push` then `take`)."""
@@ -229,12 +288,6 @@ class StreamTranslator:
             else:
                 self._choice(choice)
 
-    def take(self) -> list[StreamEvent]:
-        """The events produced since the last call."""
-        self._end_run()
-        events, self._events = self._events, []
-        return events
-
     def finish(self) -> list[StreamEvent]:
         """Close everything and end the message; raises `UpstreamError` if the turn never finished."""
         self._enter(Phase.STREAMING, Phase.STREAMING)
@@ -256,26 +309,7 @@ class StreamTranslator:
         self._emit({"type": "message_stop"})
         return self.take()
 
-    def fail(self, error: ProxyError) -> list[StreamEvent]:
-        """End the stream with an error event (at most once; nothing follows it). Events produced
-        before the failure still go out first."""
-        if self._phase is Phase.DONE:
-            return []
-        self._phase = Phase.DONE
-        self.error_type = error.error_type
-        self._emit(error_payload(error))
-        return self.take()
-
-    def _enter(self, expected: Phase, then: Phase) -> None:
-        if self._phase is not expected:
-            raise RuntimeError(f"stream translator is {self._phase.name}, expected {expected.name}")
-        self._phase = then
-
-    # -- output: events, and deltas joined into runs --
-
-    def _emit(self, event: StreamEvent) -> None:
-        self._end_run()
-        self._events.append(event)
+    # -- output: deltas joined into runs (`TranslatorCore._end_run` joins them) --
 
     def _delta(self, text: str) -> None:
         """A delta of the open block's kind; joined to the previous one while the run lasts."""
@@ -286,21 +320,6 @@ class StreamTranslator:
         assert block is not None
         self._events.append({"type": "content_block_delta", "index": block.index, "delta": _delta(block.kind, text)})
         self._run.append(text)
-
-    def _end_run(self) -> None:
-        run = self._run
-        if not run:
-            return
-        if len(run) > 1:
-            last = self._events[-1]
-            assert last["type"] == "content_block_delta" and self._block is not None
-            joined: ContentBlockDeltaEvent = {
-                "type": "content_block_delta",
-                "index": last["index"],
-                "delta": _delta(self._block.kind, "".join(run)),
-            }
-            self._events[-1] = joined
-        self._run = []
 
     # -- translation --
 

@@ -7,17 +7,20 @@ becomes the one final `error` event; after it, or after `message_stop`, `done` i
 line longer than the decoder's limit (1 MiB) is such a failure too, named in the error.
 
 As the Chat Completions API's `StreamRelay` (`conversion.upstream_api`), `begin`, `relay` and `abort`
-give the same events encoded as SSE frames, one write each.
+give the same events encoded as SSE frames, one write each. `SSEPipeline` is the same machinery with the
+event decoder as a parameter; `conversion.responses_stream.ResponsesPipeline` is the Responses API's.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Generic, Protocol, TypeVar
 
 import msgspec
 
 from provider_proxy.conversion.stream import StreamTranslator, chunk_error
+from provider_proxy.conversion.upstream_api import StreamState
 from provider_proxy.errors import ProxyError, UpstreamError, error_detail
 from provider_proxy.models.anthropic_output import ErrorType, StreamEvent, Usage
 from provider_proxy.models.openai import ChatCompletionChunk
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 _DONE: Final = "[DONE]"
 _SNIPPET: Final = 200
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 
 
 class _ObjectError(msgspec.Struct, kw_only=True):
@@ -41,9 +46,40 @@ class _ObjectError(msgspec.Struct, kw_only=True):
 _object_error_decoder = msgspec.json.Decoder(_ObjectError)
 
 
-class EventPipeline:
-    def __init__(self, translator: StreamTranslator, secrets: tuple[str, ...] = (), label: str = "-") -> None:
+class Translator(StreamState, Protocol[T_contra]):
+    """What a pipeline drives: `conversion.stream.StreamTranslator` for chat chunks,
+    `conversion.responses_stream.ResponsesStreamTranslator` for Responses API events."""
+
+    def start(self) -> list[StreamEvent]: ...
+
+    def push(self, item: T_contra, /) -> None: ...
+
+    def take(self) -> list[StreamEvent]: ...
+
+    def finish(self) -> list[StreamEvent]: ...
+
+    def fail(self, error: ProxyError) -> list[StreamEvent]: ...
+
+
+class SSEPipeline(Generic[T]):
+    """SSE decoding, then `decode` for each event, then the translator. With `stop_at_done`, a push that
+    ends the message (the Responses API's `response.completed`) ends the read: what follows is not part
+    of the message."""
+
+    _logger: logging.Logger = logger  # the log line names the module of the API's pipeline
+
+    def __init__(
+        self,
+        translator: Translator[T],
+        decode: Callable[[ServerSentEvent, tuple[str, ...]], T],
+        secrets: tuple[str, ...] = (),
+        label: str = "-",
+        *,
+        stop_at_done: bool = False,
+    ) -> None:
         self.translator = translator
+        self._decode = decode
+        self._stop_at_done = stop_at_done
         self._secrets = secrets
         self._label = label
         self._decoder = SSEDecoder()
@@ -89,7 +125,9 @@ class EventPipeline:
             for sse in self._decoder.feed(raw) if raw else self._decoder.close():
                 if sse.data == _DONE:
                     return translator.finish()
-                translator.push(decode_chunk(sse, self._secrets))
+                translator.push(self._decode(sse, self._secrets))
+                if self._stop_at_done and self.done:  # mypy narrows translator.done to False above
+                    return translator.take()
             if not raw:
                 return translator.finish()
         except ProxyError as error:
@@ -100,8 +138,15 @@ class EventPipeline:
 
     def fail(self, error: ProxyError) -> list[StreamEvent]:
         if not self.done:
-            logger.warning("%s stream failed: %s %s", self._label, error.error_type, error.message)
+            self._logger.warning("%s stream failed: %s %s", self._label, error.error_type, error.message)
         return self.translator.fail(error)
+
+
+class EventPipeline(SSEPipeline[ChatCompletionChunk]):
+    """The Chat Completions API's pipeline: `decode_chunk` for each event."""
+
+    def __init__(self, translator: StreamTranslator, secrets: tuple[str, ...] = (), label: str = "-") -> None:
+        super().__init__(translator, decode_chunk, secrets, label)
 
 
 def decode_chunk(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> ChatCompletionChunk:
@@ -150,11 +195,22 @@ def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError |
     stream closing at once), or None. Nothing has reached the client yet, so such a stream can be
     dropped for the next target. Reads without the word "error" (nearly all) are not parsed here."""
     if not raw:
-        return UpstreamError(
-            "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
-        )
+        return closed_at_once()
     if b"error" not in raw:
         return None
+    return first_failure(raw, secrets, decode_chunk)
+
+
+def closed_at_once() -> UpstreamError:
+    return UpstreamError(
+        "api_error", "Upstream provider closed the stream before sending anything", status=502, retryable=True
+    )
+
+
+def first_failure(
+    raw: bytes, secrets: tuple[str, ...], decode: Callable[[ServerSentEvent, tuple[str, ...]], object]
+) -> UpstreamError | None:
+    """The `UpstreamError` that `decode` raises for an event of a first read, before `[DONE]`, or None."""
     try:
         events = SSEDecoder().feed(raw)
     except LineTooLong as exc:
@@ -163,7 +219,7 @@ def error_at_start(raw: bytes, secrets: tuple[str, ...] = ()) -> UpstreamError |
         if sse.data == _DONE:
             return None
         try:
-            decode_chunk(sse, secrets)
+            decode(sse, secrets)
         except UpstreamError as error:
             return error
     return None

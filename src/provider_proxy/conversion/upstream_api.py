@@ -97,13 +97,8 @@ class Reply:
     stop_reason: str | None
 
 
-class StreamRelay(Protocol):
-    """One streamed answer: upstream bytes in, the client's SSE bytes out, with no I/O.
-
-    `begin` gives what is sent before anything arrives (a translator's `message_start`; b"" when the
-    upstream's own is relayed); `relay` the bytes one upstream read completes (b"": the upstream closed);
-    `abort` the final `error` event for a failure. After `message_stop` or an error, `done` is true.
-    """
+class StreamState(Protocol):
+    """What a stream tells about itself: a relay's, and a translator's (`conversion.stream_pipeline`)."""
 
     @property
     def done(self) -> bool: ...
@@ -119,6 +114,15 @@ class StreamRelay(Protocol):
 
     @property
     def error_type(self) -> ErrorType | None: ...
+
+
+class StreamRelay(StreamState, Protocol):
+    """One streamed answer: upstream bytes in, the client's SSE bytes out, with no I/O.
+
+    `begin` gives what is sent before anything arrives (a translator's `message_start`; b"" when the
+    upstream's own is relayed); `relay` the bytes one upstream read completes (b"": the upstream closed);
+    `abort` the final `error` event for a failure. After `message_stop` or an error, `done` is true.
+    """
 
     def begin(self) -> bytes: ...
 
