@@ -79,6 +79,7 @@ def main() -> int:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--out", type=Path, default=Path("/tmp/provider-proxy-profile"))
     parser.add_argument("--limited", action="store_true", help="the load client's key limited (rpm, tpm, budget)")
+    parser.add_argument("--source", type=Path, help="another checkout's src folder to profile (default: this one)")
     args = parser.parse_args()
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(pyspy).exists():
@@ -88,7 +89,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     upstream = servers.start_upstream(UPSTREAM_CPU, STREAM_CHUNKS, delay)
     extra_env = servers.limited_key_env() if args.limited else None
-    proxy = servers.start_ours(upstream.port, PROXY_CPU, log_level=args.log_level, extra_env=extra_env)
+    proxy = servers.start_ours(
+        upstream.port, PROXY_CPU, log_level=args.log_level, extra_env=extra_env, source=args.source
+    )
     try:
         target = Target("ours", proxy.port, proxy.path, bodies.build(kind, stream).anthropic, HEADERS)
         run(load(target, concurrency=8, requests=200, seconds=5))  # warm up

@@ -80,7 +80,7 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
         record.retries, record.attempts = outcome.retries, outcome.summary() or None
     if anthropic_request.stream:
         _note_target(record, opened.target)
-        relay = upstream_api(opened.target.provider).relay(opened.prepared, state.config.secrets, record.request_id)
+        relay = upstream_api(opened.target.provider).relay(opened.prepared, state.upstream.secrets, record.request_id)
         return EventStreamResponse(relay, opened.answer, record, state.config.settings)
     _note_target(record, answered.target)
     return _answer(answered.answer, record)
