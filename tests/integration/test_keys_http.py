@@ -27,6 +27,13 @@ def post(proxy: ProxyServer, key: str | None, body: dict[str, Any] = BODY, **hea
     return httpx.post(f"{proxy.url}/v1/messages", json=body, headers={**sent, **headers}, timeout=10)
 
 
+def dollar_a_token_config(tmp_path: Path) -> Path:
+    """A config file pricing the default upstream model at one dollar per input token."""
+    config = tmp_path / "proxy.toml"
+    config.write_text('[prices."big-model"]\ninput_per_mtok = 1000000.0\noutput_per_mtok = 0.0\n')
+    return config
+
+
 def assert_error(response: httpx.Response, status: int, error_type: str) -> str:
     assert response.status_code == status, response.text
     body = response.json()
@@ -138,8 +145,7 @@ def test_tokens_per_minute_count_what_answers_used(
 def test_a_spent_budget_is_refused_with_the_budget_named_and_survives_a_restart(
     start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, keys_file: Path, tmp_path: Path
 ) -> None:
-    config = tmp_path / "proxy.toml"
-    config.write_text('[prices."big-model"]\ninput_per_mtok = 1000000.0\noutput_per_mtok = 0.0\n')
+    config = dollar_a_token_config(tmp_path)
     alice = create_key(keys_file, "alice", NONE, daily_budget=2.0)
     upstream.script = lambda _: Reply(json=completion("ok", usage={"prompt_tokens": 3, "completion_tokens": 1}))
     settings = {"keys_file": keys_file, "config_file": config, "data_dir": tmp_path / "data"}

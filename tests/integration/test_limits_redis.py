@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from provider_proxy.cli.keys import create_key
-from tests.integration.test_keys_http import BODY, NONE, assert_error, post
+from tests.integration.test_keys_http import BODY, NONE, assert_error, dollar_a_token_config, post
 from tests.support.fake_upstream import FakeUpstream, Reply, completion
 from tests.support.proxy_server import ProxyServer
 from tests.support.redis_server import RedisServer, start_redis
@@ -47,8 +47,7 @@ def test_two_proxies_sharing_redis_count_one_limit(
 def test_spend_on_one_proxy_counts_against_the_budget_on_another(
     start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, redis: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "proxy.toml"
-    config.write_text('[prices."big-model"]\ninput_per_mtok = 1000000.0\noutput_per_mtok = 0.0\n')
+    config = dollar_a_token_config(tmp_path)
     keys = tmp_path / "keys.json"
     alice = create_key(keys, "alice", NONE, monthly_budget=2.0)
     upstream.script = lambda _: Reply(json=completion("ok", usage={"prompt_tokens": 3, "completion_tokens": 1}))
@@ -106,8 +105,7 @@ def test_limits_fail_closed_refuses_limited_keys_while_redis_is_unreachable(
 def test_budgets_in_a_new_redis_start_from_the_usage_store(
     start_proxy: Callable[..., ProxyServer], upstream: FakeUpstream, redis: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "proxy.toml"
-    config.write_text('[prices."big-model"]\ninput_per_mtok = 1000000.0\noutput_per_mtok = 0.0\n')
+    config = dollar_a_token_config(tmp_path)
     keys = tmp_path / "keys.json"
     alice = create_key(keys, "alice", NONE, daily_budget=2.0)
     upstream.script = lambda _: Reply(json=completion("ok", usage={"prompt_tokens": 3, "completion_tokens": 1}))

@@ -107,11 +107,11 @@ def test_a_refusals_headers_show_the_other_window_too() -> None:
     for _ in range(10):
         assert counters.admit(alice, NOW) == ALLOWED
     counters.settle(alice, 250, 0.0, NOW)
-    headers = dict(rate_headers(counters.admit(alice, NOW), NOW))
-    assert headers[b"anthropic-ratelimit-requests-remaining"] == b"0"
-    assert headers[b"anthropic-ratelimit-requests-reset"] == b"2026-12-01T12:01:00Z"
-    assert headers[b"anthropic-ratelimit-tokens-remaining"] == b"750"
-    assert headers[b"anthropic-ratelimit-tokens-reset"] == b"2026-12-01T12:00:15Z"
+    headers = rate_headers(counters.admit(alice, NOW), NOW)
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert headers["anthropic-ratelimit-requests-reset"] == "2026-12-01T12:01:00Z"
+    assert headers["anthropic-ratelimit-tokens-remaining"] == "750"
+    assert headers["anthropic-ratelimit-tokens-reset"] == "2026-12-01T12:00:15Z"
 
 
 def test_a_key_allows_models_by_requested_name_or_target() -> None:

@@ -13,7 +13,6 @@ Only keys with a limit are counted; a request made with any other key never reac
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import time
@@ -47,12 +46,11 @@ class Limiter:
 
             self.shared = SharedCounters(redis_url)
             self._unreachable += (RedisError,)
+            metrics.limits_shared_up.set(1)
         self.fail_closed = fail_closed
         self._metrics = metrics
         self._retry_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
-        if self.shared is not None:
-            metrics.limits_shared_up.set(1)
 
     async def admit(self, key: ClientKey) -> Verdict:
         """The verdict for a request made with `key` (counted); raises the client's error when refused."""
@@ -147,24 +145,17 @@ def refusal(key: ClientKey, verdict: Verdict, now: float) -> ProxyError:
     return ProxyError(
         "rate_limit_error",
         f"key {key.name!r} is limited to {limit} per minute; try again in {retry} s",
-        headers={"retry-after": str(retry), **{k.decode(): v.decode() for k, v in rate_headers(verdict, now)}},
+        headers={"retry-after": str(retry), **rate_headers(verdict, now)},
     )
 
 
-def rate_headers(verdict: Verdict, now: float) -> list[tuple[bytes, bytes]]:
+def rate_headers(verdict: Verdict, now: float) -> dict[str, str]:
     """Anthropic's rate-limit headers for a key's request and token windows."""
-    headers: list[tuple[bytes, bytes]] = []
-    for name, shown in ((b"requests", verdict.requests), (b"tokens", verdict.tokens)):
+    headers: dict[str, str] = {}
+    for name, shown in (("requests", verdict.requests), ("tokens", verdict.tokens)):
         if shown is not None:
-            prefix = b"anthropic-ratelimit-" + name
-            headers += (
-                (prefix + b"-limit", b"%d" % shown.limit),
-                (prefix + b"-remaining", b"%d" % shown.remaining),
-                (prefix + b"-reset", _rfc3339(math.ceil(now + shown.reset))),
-            )
+            prefix = f"anthropic-ratelimit-{name}"
+            reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(now + shown.reset)))
+            headers |= {f"{prefix}-limit": str(shown.limit), f"{prefix}-remaining": str(shown.remaining)}
+            headers[f"{prefix}-reset"] = reset
     return headers
-
-
-@functools.lru_cache(maxsize=128)
-def _rfc3339(second: int) -> bytes:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)).encode()

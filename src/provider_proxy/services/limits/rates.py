@@ -110,13 +110,19 @@ def month_label(now: float) -> str:
     return _Day.labels(now)[1]
 
 
+def period_start(refusal: Refusal, now: float) -> datetime:
+    """When a budget's period began (UTC midnight, or the first of the month)."""
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today if refusal == "daily_budget" else today.replace(day=1)
+
+
 def period_end(refusal: Refusal, now: float) -> datetime:
     """When a budget's period ends (UTC midnight, or the first of the next month)."""
-    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = period_start(refusal, now)
     if refusal == "daily_budget":
-        return datetime.fromtimestamp(today.timestamp() + 86400, UTC)
-    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
-    return today.replace(year=year, month=month, day=1)
+        return datetime.fromtimestamp(start.timestamp() + 86400, UTC)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return start.replace(year=year, month=month)
 
 
 def seconds_left(refusal: Refusal, now: float) -> int:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import calendar
 import logging
 import time
 
 from provider_proxy.config.keys import KeySet
 from provider_proxy.services.limits.limiter import Limiter
-from provider_proxy.services.limits.rates import period_end
+from provider_proxy.services.limits.rates import Refusal, period_start
 from provider_proxy.services.usage.period import Period
 from provider_proxy.services.usage.report import Pricing, usage_report
 from provider_proxy.services.usage.writer import UsageWriter
@@ -26,18 +25,13 @@ async def seed_budgets(keys: KeySet, writer: UsageWriter | None, pricing: Pricin
         logger.warning("USAGE_TRACKING is off: key budgets count only what was spent since the proxy started")
         return
     now = time.time()
-    day_start = period_end("daily_budget", now).timestamp() - 86400
-    month_start = _month_start(now)
     spend: dict[str, tuple[float, float]] = {}
-    for start, position in ((day_start, 0), (month_start, 1)):
+    budgets: tuple[tuple[Refusal, int], ...] = (("daily_budget", 0), ("monthly_budget", 1))
+    for budget, position in budgets:
+        start = period_start(budget, now).timestamp()
         report = await usage_report(writer.store, Period(start, now + 1), "key", pricing)
         for row in report.rows:
             if row.group in names and row.cost:
                 day, month = spend.get(row.group, (0.0, 0.0))
                 spend[row.group] = (row.cost, month) if position == 0 else (day, row.cost)
     await limiter.seed(spend)
-
-
-def _month_start(now: float) -> float:
-    struct = time.gmtime(now)
-    return float(calendar.timegm((struct.tm_year, struct.tm_mon, 1, 0, 0, 0)))
