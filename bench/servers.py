@@ -171,9 +171,12 @@ def start_ours(
     source: Path | None = None,
     extra_env: dict[str, str] | None = None,
     data_dir: Path | None = None,
+    wrapper: list[str] | None = None,
+    startup: float = 30.0,
 ) -> Server:
     """Our proxy; `source` runs another checkout's `src` folder (bench.ab compares two). Its usage
     records go to `data_dir`, by default to its own temporary directory: never to the user's store.
+    `wrapper` goes before the command (bench.instructions runs the proxy under valgrind).
 
     By default it runs this checkout's `src` (PYTHONPATH), not whatever the venv has installed: an
     editable install points at one checkout, and a worktree's bench must measure the worktree.
@@ -199,9 +202,8 @@ def start_ours(
     # whichever checkout was installed last, which another tree may have moved
     exe = Path(sys.executable).parent / "provider-proxy"
     cmd = [str(exe)] if exe.exists() and source is None else [sys.executable, "-m", "provider_proxy"]
-    server = _spawn(
-        "ours", [*cmd, "serve", "--env-file", str(workdir / "none.env")], port, "/v1/messages", env, cpu, workdir
-    )
+    cmd = [*(wrapper or ()), *cmd, "serve", "--env-file", str(workdir / "none.env")]
+    server = _spawn("ours", cmd, port, "/v1/messages", env, cpu, workdir, startup)
     if server is None:
         raise RuntimeError("the proxy did not start")
     return server
