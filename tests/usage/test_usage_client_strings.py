@@ -4,11 +4,12 @@ request can carry is stored in either database, so one request never jams the wr
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 
 import httpx
 import pytest
 
-from provider_proxy.services.usage.record import COLUMNS
+from provider_proxy.services.usage.record import COLUMNS, RequestRecord
 from provider_proxy.services.usage.store import UsageStore, store_from_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.proxy_server import ProxyServer
@@ -41,3 +42,11 @@ def test_a_model_name_with_nul_does_not_jam_usage_recording(
     odd, plain = stored_records(store_from_settings(proxy.settings))
     assert (odd.model, odd.upstream_model) == ("gpt\ufffd-4.1", "gpt\ufffd-4.1")
     assert plain.model == "claude-sonnet-4-6"
+
+
+def test_every_stored_text_column_has_nul_replaced() -> None:
+    """Not only the model name: whatever text column a client or an upstream string reaches."""
+    text = [f.name for f in fields(RequestRecord) if f.name in COLUMNS and f.type in ("str", "str | None")]
+    assert {"model", "route", "upstream_model", "stop_reason", "attempts", "session_id"} <= set(text)
+    row = dict(zip(COLUMNS, RequestRecord(**{name: f"{name}\x00end" for name in text}).row(), strict=True))
+    assert [row[name] for name in text] == [f"{name}\ufffdend" for name in text]

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from provider_proxy.api.context import header
+from provider_proxy.api.context import raw_headers
 from provider_proxy.config.keys import ClientKey
 from provider_proxy.errors import ProxyError
 from provider_proxy.services.keyring import KeyRing
 
 
 def presented_key(request: Request, *, query: bool = False) -> str:
-    bearer = header(request, b"authorization")
-    return (
-        header(request, b"x-api-key")
-        or (bearer[7:].strip() if bearer[:7].lower() == "bearer " else "")
-        or (request.query_params.get("key", "") if query else "")
-    )
+    headers = raw_headers(request)
+    key = headers.get(b"x-api-key")
+    if key:
+        return key.decode("latin-1")
+    bearer = headers.get(b"authorization", b"")
+    if bearer[:7].lower() == b"bearer ":
+        return bearer[7:].strip().decode("latin-1")
+    return request.query_params.get("key", "") if query else ""
 
 
 def authenticate(request: Request, keys: KeyRing) -> ClientKey | None:

@@ -61,14 +61,24 @@ _HEADERS: Final = "provider_proxy.headers"
 
 
 def header(request: Request, name: bytes, default: str = "") -> str:
-    """A request header by its lower-case name. The raw list becomes a dict once per request, in C:
-    Starlette's `request.headers.get` walks the list in Python on every call."""
+    """A request header by its lower-case name (`raw_headers`, inlined: it is asked for a few times
+    per request)."""
     scope = request.scope
     headers: dict[bytes, bytes] | None = scope.get(_HEADERS)
     if headers is None:
         headers = scope[_HEADERS] = dict(scope["headers"])
     value = headers.get(name)
     return default if value is None else value.decode("latin-1")
+
+
+def raw_headers(request: Request) -> dict[bytes, bytes]:
+    """The request's headers by lower-case name. The raw list becomes a dict once per request, in C:
+    Starlette's `request.headers.get` walks the list in Python on every call."""
+    scope = request.scope
+    headers: dict[bytes, bytes] | None = scope.get(_HEADERS)
+    if headers is None:
+        headers = scope[_HEADERS] = dict(scope["headers"])
+    return headers
 
 
 Handler = Callable[[Request, ProxyState, RequestRecord], Awaitable[Answer]]

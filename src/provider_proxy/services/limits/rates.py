@@ -44,6 +44,7 @@ class Verdict(NamedTuple):
 
 
 ALLOWED: Final = Verdict()
+_NOTHING_SPENT: Final = (0.0, 0.0)
 
 
 def window(limit: int, debt: float) -> Window:
@@ -145,30 +146,36 @@ class LocalCounters:
         self._keys: dict[str, _KeyState] = {}
 
     def admit(self, key: ClientKey, now: float) -> Verdict:
-        state = self._keys.get(key.name)
-        if state is None:
-            state = self._keys[key.name] = _KeyState()
-        day, month = _Day.labels(now)
-        spent = (state.spent.get(day, 0.0), state.spent.get(month, 0.0))
+        state = self._state(key.name)
+        spent = _NOTHING_SPENT
+        if key.daily_budget is not None or key.monthly_budget is not None:
+            day, month = _Day.labels(now)
+            spent = (state.spent.get(day, 0.0), state.spent.get(month, 0.0))
         verdict, request_tat = decide(key, state.request_tat, state.token_tat, spent, now)
         if request_tat is not None:
             state.request_tat = request_tat
         return verdict
 
     def settle(self, key: ClientKey, tokens: int, cost: float, now: float) -> None:
-        state = self._keys.setdefault(key.name, _KeyState())
         if key.tpm is not None and tokens:
+            state = self._state(key.name)
             state.token_tat = token_tat_after(state.token_tat, now, tokens, key.tpm)
         if cost:
             self.add_spend(key.name, cost, now)
 
+    def _state(self, name: str) -> _KeyState:
+        state = self._keys.get(name)
+        if state is None:
+            state = self._keys[name] = _KeyState()
+        return state
+
     def seed(self, name: str, day: float, month: float, now: float) -> None:
-        spent = self._keys.setdefault(name, _KeyState()).spent
+        spent = self._state(name).spent
         spent.clear()
         spent[day_label(now)], spent[month_label(now)] = day, month
 
     def add_spend(self, name: str, cost: float, now: float) -> None:
-        spent = self._keys.setdefault(name, _KeyState()).spent
+        spent = self._state(name).spent
         day, month = _Day.labels(now)
         if day not in spent:
             for label in [label for label in spent if label != month]:
