@@ -102,6 +102,22 @@ class Bench:
                 self.upstream.port, proxy_cpu, log_level=self.args.log_level, data_dir=self.args.data_dir
             )
         )
+        if self.args.limited:
+            # The same proxy again, with the load client's key counted and priced on every request: the
+            # A/B of per-key limits in every table of the run, next to the floor.
+            limited = servers.start_ours(
+                self.upstream.port,
+                proxy_cpu,
+                log_level=self.args.log_level,
+                extra_env=servers.limited_key_env("limited"),
+            )
+            limited.name = "ours+limited"
+            self.proxies.append(limited)
+            self.report.notes.append(
+                "ours+limited: our proxy with the load client's key limited by rpm, tpm and a daily budget, set "
+                "too high to refuse anything (bench.servers.limited_key_env), so every request is authenticated "
+                "by name, admitted, counted and priced"
+            )
         wanted = self.args.peers.split(",") if self.args.peers not in ("none", "") else []
         if self.args.peers == "auto":
             wanted = ["floor", "litellm", "ccr"]
@@ -582,6 +598,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL for our proxy (default INFO, as shipped)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--limited", action="store_true", help="also our proxy with the load client's key limited, in every table"
+    )
     parser.add_argument("--data-dir", type=Path, help="DATA_DIR for our proxy's usage store (default: a temporary one)")
     parser.add_argument("--out", type=Path, help="also write the markdown report here")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")

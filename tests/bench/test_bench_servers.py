@@ -14,7 +14,9 @@ def _spawned_environment(monkeypatch: pytest.MonkeyPatch, tmp: Path, **options: 
     seen: dict[str, Any] = {}
     (tmp / "work").mkdir()
 
-    def spawn(name: str, cmd: list[str], port: int, path: str, env: dict[str, str], cpu: Any, workdir: Path) -> Any:
+    def spawn(
+        name: str, cmd: list[str], port: int, path: str, env: dict[str, str], cpu: Any, workdir: Path, startup: float
+    ) -> Any:
         seen.update(env=env, workdir=workdir)
         return object()
 
