@@ -1,7 +1,8 @@
 """Serving the app with uvicorn: uvloop when installed, client connections with limits, no access log.
 
-Log lines leave the request path: handlers run in a listener thread fed by a queue, so a request
-only pays for creating its log record (redaction, formatting and the write to stderr happen after).
+Log lines leave the request path: handlers run in a writer thread fed in batches (`utils.log_writer`),
+so a request only pays for creating its log record (redaction, formatting and the write to stderr
+happen after).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import functools
 import gc
 import importlib.util
 import logging
-import logging.handlers
 import os
-import queue
 import signal
 import socket
 import threading
@@ -27,32 +26,24 @@ from provider_proxy.app import ProxyApp, create_app
 from provider_proxy.client_protocol import ClientLimits, ClientProtocol
 from provider_proxy.config.proxy_config import build_config
 from provider_proxy.config.settings import Settings
+from provider_proxy.utils.log_writer import BatchWriter
 from provider_proxy.utils.logging import configure_logging
 from provider_proxy.workers import Supervisor, watch_parent
 
 logger = logging.getLogger(__name__)
 
 
-class _RecordQueueHandler(logging.handlers.QueueHandler):
-    """Enqueue the record as it is: the stock `prepare` formats it in the caller's thread."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
 def _logging_off_request_path() -> None:
-    """Move the root handlers configured by `configure_logging` behind a queue and a listener thread."""
+    """Move the root handlers configured by `configure_logging` behind a writer thread (`log_writer`)."""
     root = logging.getLogger()
     handlers = list(root.handlers)
     if not handlers:
         return
-    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
     for handler in handlers:
         root.removeHandler(handler)
-    root.addHandler(_RecordQueueHandler(records))
-    listener.start()
-    atexit.register(listener.stop)
+    writer = BatchWriter(handlers)
+    root.addHandler(writer)
+    atexit.register(writer.close)
 
 
 def client_limits(settings: Settings) -> ClientLimits:
