@@ -67,6 +67,21 @@ async def test_a_burst_of_records_is_written_in_batches() -> None:
     assert len(store.batches) <= 11
 
 
+async def test_records_trickling_in_are_shipped_every_ship_interval_not_one_by_one() -> None:
+    """As under steady load: a record every 2 ms for 0.3 s. Each shipment is a round trip to the store's
+    thread, so they are gathered for `ship_interval`; none waits much longer than that."""
+    store = CountingStore()
+    writer = UsageWriter(store, ship_interval=0.1)
+    await writer.start()
+    for number in range(150):
+        writer.put(record(request_id=f"req_{number}"))
+        await asyncio.sleep(0.002)
+    await asyncio.sleep(0.25)
+    assert sum(len(batch) for batch in store.batches) == 150  # all shipped without a flush
+    assert len(store.batches) <= 6  # ~0.3 s / 0.1 s, plus the first record shipped at once
+    await writer.close()
+
+
 async def test_a_store_that_fails_for_a_while_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     store = CountingStore(failures=4)

@@ -5,11 +5,12 @@ stream about to be sent) append to a list; at the end of that turn of the event 
 most every `flush_interval`, so that a write carries many records) everything put since is appended to
 the local journal (`journal`) in one `write` (to the page cache: a killed process cannot undo it; fsync
 runs in a thread at most every USAGE_JOURNAL_FSYNC_SECONDS), and the finished records go to the
-shipper task, which inserts them into the store in one transaction per batch, so batches grow with
-load. When the store fails (a database restarting, a network blip) the batch is kept and retried with
-backoff (up to `max_backoff` seconds apart) while new records wait behind it; in PostgreSQL rows are
-unique by request id, so a batch whose commit went through unacknowledged is not
-counted twice. A journal segment is deleted once all its records are committed.
+shipper task, which inserts them into the store in one transaction per batch, at most every
+`ship_interval` (50 ms) unless a batch is full, so batches grow with load and the store's thread is
+not woken for every few records. When the store fails (a database restarting, a network blip) the
+batch is kept and retried with backoff (up to `max_backoff` seconds apart) while new records wait
+behind it; in PostgreSQL rows are unique by request id, so a batch whose commit went through
+unacknowledged is not counted twice. A journal segment is deleted once all its records are committed.
 
 Past `max_queued` records waiting for the store, new records stay in the journal only, and are shipped
 from its files (`replay`) once the store has caught up. Without a journal they are dropped (counted and
@@ -57,6 +58,7 @@ class UsageWriter:
         close_timeout: float = 10.0,
         orphan_seconds: float = 60.0,
         flush_interval: float = 0.002,
+        ship_interval: float = 0.05,
     ) -> None:
         self.store = store
         self.journal = journal
@@ -68,8 +70,11 @@ class UsageWriter:
         # Journal writes are at least this far apart (loop time): under load each carries many records.
         self._flush_interval = flush_interval
         self._last_flush = 0.0
-        # Finished records journalled (or not, without a journal) and waiting for the store.
+        # Finished records journalled (or not, without a journal) and waiting for the store, which gets
+        # them at most every `ship_interval` seconds (unless a batch is full).
         self._pending: deque[RequestRecord] = deque()
+        self._ship_interval = ship_interval
+        self._last_ship = 0.0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -221,6 +226,7 @@ class UsageWriter:
         while True:
             try:
                 if self._pending:
+                    await self._gather(loop)
                     await self._ship_pending()
                     continue
                 journal = self.journal
@@ -256,6 +262,14 @@ class UsageWriter:
             await self._wake.wait()
         finally:
             timer.cancel()
+
+    async def _gather(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Let the batch grow until `ship_interval` after the last shipment (or to a full batch): each
+        shipment is a round trip to a thread (and the GIL passed back and forth), not each record."""
+        wait = self._last_ship + self._ship_interval - loop.time()
+        if wait > 0 and len(self._pending) < self._batch_size and not self._stopping:
+            await asyncio.sleep(wait)
+        self._last_ship = loop.time()
 
     async def _ship_pending(self) -> None:
         batch = [self._pending.popleft() for _ in range(min(self._batch_size, len(self._pending)))]
