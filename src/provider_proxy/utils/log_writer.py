@@ -2,14 +2,15 @@
 
 A request writes one log line. Handing each record to a writer thread through a queue wakes that thread
 once per record (a futex call, a thread switch and the GIL passed back and forth on the proxy's core),
-and the stream handler then writes and flushes each line with its own system call: together they cost
-more than the request's translation. Here a record is appended to a deque (no lock, no system call); the
-writer thread is woken by the first record of a batch only, waits `LINGER` seconds for more to gather,
-then formats them (redaction included) and writes each stream's lines in one write.
+and the stream handler then writes and flushes each line with its own system call. Here a record is
+appended to a deque (no lock, no system call); the writer thread is woken by the first record of a
+batch only, waits `LINGER` seconds for more to gather, then formats them (redaction included) and
+writes each stream's lines in one write.
 
-A line reaches the log at most ~`LINGER` later than with a synchronous handler. `close()` (at exit, and
-before the process stops serving) writes what is pending; from then on records are handled at once, in
-the caller's thread.
+A line reaches the log at most ~`LINGER` later than with a synchronous handler. `close()` (registered
+to run at exit) writes what is pending; from then on records are handled at once, in the caller's
+thread. A process killed outright loses the last ~`LINGER` of lines (never usage records: those have
+their own journal).
 """
 
 from __future__ import annotations
