@@ -21,6 +21,7 @@ from typing import Any, Final
 import orjson
 
 from provider_proxy.models.anthropic_output import ErrorBody, ErrorType
+from provider_proxy.utils.logging import redact
 
 # Anthropic's error types and the status each one is served with.
 ERROR_STATUS: Final[dict[ErrorType, int]] = {
@@ -94,6 +95,21 @@ class UpstreamError(ProxyError):
     ) -> None:
         super().__init__(error_type, message, status=status, headers=headers)
         self.retryable = retryable
+
+
+# How much of a broken upstream body or stream event an error message quotes (keys redacted).
+SNIPPET: Final = 200
+
+
+def not_an_answer(what: str, raw: bytes, secrets: tuple[str, ...]) -> UpstreamError:
+    """A 200 answer whose body is not `what` ("a chat completion", ...): a retryable 502 quoting its start."""
+    snippet = redact(raw[:SNIPPET].decode("utf-8", "replace"), secrets)
+    return UpstreamError(
+        "api_error",
+        f"Upstream provider answered HTTP 200 with a body that is not {what}: {snippet!r}",
+        status=502,
+        retryable=True,
+    )
 
 
 # How deep client JSON may nest: orjson, which writes the upstream request, stops at this depth (and

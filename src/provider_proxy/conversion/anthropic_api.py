@@ -23,9 +23,8 @@ from provider_proxy.conversion.anthropic_stream import AnthropicRelay, anthropic
 from provider_proxy.conversion.chat_api import provider_headers, status_error
 from provider_proxy.conversion.stream_pipeline import closed_at_once
 from provider_proxy.conversion.upstream_api import ClientRequest, Headers, Reply, as_utf8
-from provider_proxy.errors import UpstreamError, context_length_error, relayable_retry_after
+from provider_proxy.errors import UpstreamError, context_length_error, not_an_answer, relayable_retry_after
 from provider_proxy.providers.profiles import ProviderProfile
-from provider_proxy.utils.logging import redact
 from provider_proxy.utils.sse import LineTooLong, SSEDecoder
 
 ANTHROPIC_VERSION: Final = "2023-06-01"
@@ -34,7 +33,6 @@ _API_HEADERS: Final = (("anthropic-version", ANTHROPIC_VERSION),)
 _OWN_SIGNATURE: Final = b'"ppx1.'
 _SIGNATURE_PREFIX: Final = "ppx1."
 _MIN_THINKING_BUDGET: Final = 1024
-_SNIPPET: Final = 200
 
 
 @dataclass(slots=True)
@@ -203,13 +201,7 @@ class AnthropicMessagesApi:
             if failure is not None:
                 raise failure
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-            snippet = redact(raw[:_SNIPPET].decode("utf-8", "replace"), secrets)
-            raise UpstreamError(
-                "api_error",
-                f"Upstream provider answered HTTP 200 with a body that is not an Anthropic message: {snippet!r}",
-                status=502,
-                retryable=True,
-            )
+            raise not_an_answer("an Anthropic message", raw, secrets)
         data["model"] = prepared.requested
         stop_reason = data.get("stop_reason")
         return Reply(

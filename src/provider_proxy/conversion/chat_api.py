@@ -24,6 +24,7 @@ from provider_proxy.errors import (
     context_length_error,
     error_detail,
     from_upstream_status,
+    not_an_answer,
 )
 from provider_proxy.models.openai import ChatCompletion
 from provider_proxy.utils.logging import redact
@@ -31,7 +32,6 @@ from provider_proxy.utils.logging import redact
 _USER_AGENT: Final = "claude-code-provider-proxy"
 # The most of a redirect's Location an error message shows.
 _LOCATION_SHOWN: Final = 300
-_SNIPPET: Final = 200
 # One URL path segment of RFC 3986's unreserved characters: nothing a server decodes or splits on.
 _PATH_SEGMENT: Final = re.compile(r"[A-Za-z0-9._~-]+")
 _completion_decoder = msgspec.json.Decoder(ChatCompletion)
@@ -165,13 +165,7 @@ class ChatCompletionsApi(OpenAIFamily):
         try:
             completion = _decode_completion(raw)
         except msgspec.DecodeError:
-            snippet = redact(raw[:_SNIPPET].decode("utf-8", "replace"), secrets)
-            raise UpstreamError(
-                "api_error",
-                f"Upstream provider answered HTTP 200 with a body that is not a chat completion: {snippet!r}",
-                status=502,
-                retryable=True,
-            ) from None
+            raise not_an_answer("a chat completion", raw, secrets) from None
         if completion.error is not None or not completion.choices:
             raise _error_in_answer(completion, secrets)
         estimate = 0 if completion.usage else estimate_input_tokens(prepared.body)

@@ -36,7 +36,7 @@ from provider_proxy.conversion.responses_request import ResponsesTranslation
 from provider_proxy.conversion.server_tools import SEARCH_TOOL, SearchHit, result_block, server_tool_use_id
 from provider_proxy.conversion.signatures import thinking_signature
 from provider_proxy.conversion.upstream_api import as_utf8
-from provider_proxy.errors import UpstreamError
+from provider_proxy.errors import UpstreamError, not_an_answer
 from provider_proxy.models.anthropic_output import (
     ContentBlock,
     ErrorType,
@@ -68,7 +68,6 @@ _ERROR_CODES: Final[dict[str, tuple[ErrorType, bool]]] = {
     "context_length_exceeded": ("invalid_request_error", False),
 }
 _REQUEST_PROBLEM_PREFIXES: Final = ("invalid_", "image_", "unsupported_", "empty_", "failed_to_download")
-_SNIPPET: Final = 200
 _decoder = msgspec.json.Decoder(Response)
 
 
@@ -107,13 +106,7 @@ def decode_response(raw: bytes, secrets: tuple[str, ...] = ()) -> Response:
         replaced = as_utf8(raw)
         if replaced is not None:
             return decode_response(replaced, secrets)
-        snippet = redact(raw[:_SNIPPET].decode("utf-8", "replace"), secrets)
-        raise UpstreamError(
-            "api_error",
-            f"Upstream provider answered HTTP 200 with a body that is not a Responses API response: {snippet!r}",
-            status=502,
-            retryable=True,
-        ) from None
+        raise not_an_answer("a Responses API response", raw, secrets) from None
     if response.status in ("failed", "cancelled") or (response.error is not None and not response.output):
         raise response_failure(response.error, response.status, secrets)
     return response

@@ -48,7 +48,7 @@ from provider_proxy.conversion.signatures import thinking_signature
 from provider_proxy.conversion.stream import Phase, TranslatorCore
 from provider_proxy.conversion.stream_pipeline import SSEPipeline, closed_at_once, first_failure
 from provider_proxy.conversion.stream_text import ArgumentStream, BlockKind
-from provider_proxy.errors import UpstreamError
+from provider_proxy.errors import SNIPPET, UpstreamError
 from provider_proxy.models.anthropic_output import (
     BlockDelta,
     ContentBlock,
@@ -65,7 +65,6 @@ from provider_proxy.utils.sse import ServerSentEvent
 logger = logging.getLogger(__name__)
 
 _CHARS_PER_TOKEN: Final = 4
-_SNIPPET: Final = 200
 _PART_SEPARATOR: Final = "\n\n"
 _event_decoder = msgspec.json.Decoder(UpstreamEvent)
 
@@ -339,7 +338,7 @@ def decode_event(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> Upstrea
     try:
         event = _event_decoder.decode(sse.data)
     except msgspec.DecodeError:
-        snippet = redact(sse.data[:_SNIPPET], secrets)
+        snippet = redact(sse.data[:SNIPPET], secrets)
         raise UpstreamError(
             "api_error",
             f"Upstream provider sent a stream event that is not a Responses API event: {snippet!r}",

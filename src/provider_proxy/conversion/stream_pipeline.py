@@ -21,7 +21,7 @@ import msgspec
 
 from provider_proxy.conversion.stream import StreamTranslator, chunk_error
 from provider_proxy.conversion.upstream_api import StreamState
-from provider_proxy.errors import ProxyError, UpstreamError, error_detail
+from provider_proxy.errors import SNIPPET, ProxyError, UpstreamError, error_detail
 from provider_proxy.models.anthropic_output import ErrorType, StreamEvent, Usage
 from provider_proxy.models.openai import ChatCompletionChunk
 from provider_proxy.utils.logging import redact
@@ -30,7 +30,6 @@ from provider_proxy.utils.sse import LineTooLong, ServerSentEvent, SSEDecoder, e
 logger = logging.getLogger(__name__)
 
 _DONE: Final = "[DONE]"
-_SNIPPET: Final = 200
 _chunk_decoder = msgspec.json.Decoder(ChatCompletionChunk)
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -157,7 +156,7 @@ def decode_chunk(sse: ServerSentEvent, secrets: tuple[str, ...] = ()) -> ChatCom
     try:
         chunk = _chunk_decoder.decode(data)
     except msgspec.DecodeError:
-        snippet = redact(data[:_SNIPPET], secrets)
+        snippet = redact(data[:SNIPPET], secrets)
         raise UpstreamError(
             "api_error",
             f"Upstream provider sent a stream chunk that is not a chat completion chunk: {snippet!r}",
