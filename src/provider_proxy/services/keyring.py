@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Final
 
-from provider_proxy.config.keys import ClientKey, KeySet, digest
+from provider_proxy.config.keys import ClientKey, KeySet
 from provider_proxy.config.proxy_config import ProxyConfig
 from provider_proxy.config.settings import ConfigError
 
@@ -33,7 +33,7 @@ class KeyRing:
         self._task: asyncio.Task[None] | None = None
 
     def find(self, presented: str) -> ClientKey | None:
-        return self.keys.by_digest.get(digest(presented)) if presented else None
+        return self.keys.find(presented)
 
     def refresh(self) -> bool:
         """Read the keys file again if it changed since it was last read; True when the keys changed."""
