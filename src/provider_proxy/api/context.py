@@ -61,13 +61,8 @@ _HEADERS: Final = "provider_proxy.headers"
 
 
 def header(request: Request, name: bytes, default: str = "") -> str:
-    """A request header by its lower-case name (`raw_headers`, inlined: it is asked for a few times
-    per request)."""
-    scope = request.scope
-    headers: dict[bytes, bytes] | None = scope.get(_HEADERS)
-    if headers is None:
-        headers = scope[_HEADERS] = dict(scope["headers"])
-    value = headers.get(name)
+    """A request header by its lower-case name."""
+    value = raw_headers(request).get(name)
     return default if value is None else value.decode("latin-1")
 
 
