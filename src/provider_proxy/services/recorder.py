@@ -8,7 +8,6 @@ log line by the logging thread.
 from __future__ import annotations
 
 import logging
-from typing import Final
 
 from provider_proxy.config.settings import Settings
 from provider_proxy.services.metrics import ProxyMetrics
@@ -19,9 +18,6 @@ from provider_proxy.services.usage.writer import UsageWriter
 from provider_proxy.utils.logging import loggable
 
 logger = logging.getLogger("provider_proxy.request")
-
-# Model and route names longer than this are cut in the log line (they may be the client's strings).
-_NAME_LIMIT: Final = 200
 
 
 class Recorder:
@@ -86,19 +82,13 @@ def _log_line(record: RequestRecord) -> None:
     retries = f" retries={record.retries}" if record.retries else ""
     if record.attempts:
         retries += f" attempts=[{loggable(record.attempts, 2000)}]"
-    model, route = record.model or "-", record.route or "-"
-    # `loggable` only when there is something to escape or cut (it would return the name as it is).
-    if len(model) > _NAME_LIMIT or not model.isprintable():
-        model = loggable(model, _NAME_LIMIT)
-    if len(route) > _NAME_LIMIT or not route.isprintable():
-        route = loggable(route, _NAME_LIMIT)
     logger.info(
         "%s %s %s %s -> %s %d %.1fms%s%s%s",
         record.request_id,
         record.method,
         record.path,
-        model,
-        route,
+        loggable(record.model or "-"),
+        loggable(record.route or "-"),
         record.status,
         record.latency_ms,
         " stream" if record.stream else "",
