@@ -52,8 +52,7 @@ async def messages(request: Request, state: ProxyState, record: RequestRecord) -
     traits = _traits(request, anthropic_request, state, raw) if state.config.scenarios else _NO_TRAITS
     route = state.router.route(anthropic_request, traits)
     record.model, record.stream = anthropic_request.model, anthropic_request.stream
-    if record.client_key is not None or record.stream:
-        _check_allowed(record, route, state)
+    _check_allowed(record, route, state)
     record.session_id = header(request, b"x-claude-code-session-id")[:_SESSION_ID_LIMIT] or None
     _note_target(record, route)
     if dropped:
