@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             upstream.port,
             PROXY_CPU,
             source=Path(path),
-            extra_env=servers.limited_key_env(name.rpartition("+")[2]) if "+" in name else None,
+            extra_env=servers.tree_env(name),
         )
         for name, path in trees.items()
     }

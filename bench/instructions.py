@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.bodies.split(","):
         built = bodies.build(kind.removesuffix("-stream"), kind.endswith("-stream"))
         for name, path in trees.items():
-            extra = servers.limited_key_env(name.rpartition("+")[2]) if "+" in name else None
-            results[(kind, name)] = measure(Path(path), extra, built.anthropic, args.requests, args.concurrency)
+            results[(kind, name)] = measure(
+                Path(path), servers.tree_env(name), built.anthropic, args.requests, args.concurrency
+            )
             print(f"{kind} {name}: {results[(kind, name)]:,.0f} instructions/request", flush=True)
     print(f"\n| body | tree | instructions/request | ratio to {reference} |\n|---|---|---|---|")
     for (kind, name), value in results.items():

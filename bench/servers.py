@@ -229,6 +229,12 @@ def limited_key_env(kind: str = "limited") -> dict[str, str]:
     return {"KEYS_FILE": str(keys)}
 
 
+def tree_env(name: str) -> dict[str, str] | None:
+    """A tree's extra settings from its name in `bench.cpu_ab` / `bench.instructions`: `now+limited`
+    (or +rpm, +keyed) runs with the load client's key limited so; a plain name with none."""
+    return limited_key_env(name.rpartition("+")[2]) if "+" in name else None
+
+
 def start_floor(upstream_port: int, cpu: int | None) -> Server | tuple[None, str]:
     """bench/floor.py: aiohttp server + client, one orjson round trip per request and per stream event."""
     port = free_port()
